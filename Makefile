@@ -1,0 +1,41 @@
+# sst2bench: `make help` lists every target.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RUN ?=
+KERNEL := sst2bench
+
+.PHONY: help venv test test-all standin evaluate lab clean
+
+help: ## list the targets with one line each
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sst2bench)" >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv (Python 3.11, CPU torch 2.13.0) on first use, reuse it after
+
+test: venv ## run the fast offline test suite (what CI runs)
+	$(BIN)/pytest -m "not slow"
+
+test-all: venv ## run every test, the slow ones too (needs SST2_DATA_DIR)
+	$(BIN)/pytest
+
+standin: venv ## build the offline stand-in model (convert all-MiniLM-L6-v2, fine-tune on SST-2)
+	$(BIN)/sst2bench build-standin
+
+evaluate: venv ## accuracy of the stand-in on SST-2 validation
+	$(BIN)/sst2bench evaluate --model models/standin/fp32
+
+lab: venv ## start JupyterLab with the sst2bench kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean: ## remove generated runs and reports (keeps .venv, models and data)
+	rm -rf runs reports/*/ reports/index.html

@@ -1,0 +1,5 @@
+"""One exception type for mistakes a user can fix; the CLI prints it as one line, no traceback."""
+
+
+class UserError(Exception):
+    """Bad input or a missing prerequisite, with a message that says what to do."""

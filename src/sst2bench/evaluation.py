@@ -1,0 +1,63 @@
+"""Run a system over a labelled split and score it: the work behind ``sst2bench evaluate``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .accuracy import accuracy_report, records_from, save_predictions
+from .errors import UserError
+from .provenance import provenance
+from .systems import Prediction, System
+
+CHUNK = 64
+
+
+def predict_all(system: System, texts: list[str], progress: bool = True, desc: str | None = None) -> list[Prediction]:
+    """``system.predict`` in chunks, so long runs show a progress bar."""
+    from tqdm.auto import tqdm
+
+    out: list[Prediction] = []
+    with tqdm(total=len(texts), desc=desc or system.name, unit="ex", disable=not progress) as bar:
+        for start in range(0, len(texts), CHUNK):
+            chunk = texts[start : start + CHUNK]
+            out += system.predict(chunk)
+            bar.update(len(chunk))
+    return out
+
+
+def evaluate(system: System, split, out_dir: Path | str, params: dict | None = None, progress: bool = True) -> dict:
+    """Predict every example of a labelled ``datasets`` split; write ``<name>.jsonl`` and ``accuracy.json``."""
+    if -1 in set(split["label"]):
+        raise UserError("this split has no labels (GLUE's test split); evaluate on validation or train")
+    out_dir = Path(out_dir)
+    texts, gold, idx = list(split["sentence"]), list(split["label"]), list(split["idx"])
+    started = time.perf_counter()
+    predictions = predict_all(system, texts, progress)
+    seconds = time.perf_counter() - started
+    records = records_from(idx, gold, predictions)
+    predictions_path = out_dir / f"{system.name}.jsonl"
+    save_predictions(records, predictions_path)
+    result = {
+        "system": system.name,
+        **accuracy_report(gold, [r.label for r in records]),
+        "seconds": round(seconds, 2),
+        "predictions": predictions_path.name,
+        "provenance": provenance(params),
+    }
+    (out_dir / "accuracy.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def format_accuracy_table(results: list[dict]) -> str:
+    """A plain-text table a terminal user reads at a glance."""
+    header = f"{'system':<28} {'correct/n':>10} {'accuracy':>9} {'95% CI':>15} {'macro-F1':>9}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        low, high = r["accuracy_ci95"]
+        lines.append(
+            f"{r['system']:<28} {r['correct']:>5}/{r['n']:<4} {100 * r['accuracy']:>8.2f}% "
+            f"{100 * low:>6.2f}–{100 * high:<6.2f}% {r['macro_f1']:>9.4f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from sst2bench.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_evaluate_prints_and_writes_the_same_accuracy(tiny_model_dir, sst2_dir, tmp_path, capsys):
+    code, out, err = run(capsys, "evaluate", "--model", str(tiny_model_dir), "--data-dir", str(sst2_dir), "--limit", "40", "--output", str(tmp_path), "--quiet")
+    assert code == 0, err
+    result = json.loads((tmp_path / "accuracy.json").read_text())
+    assert result["n"] == 40
+    assert f"{result['correct']}/40" in out
+    assert f"{100 * result['accuracy']:.2f}%" in out
+    lines = (tmp_path / f"{result['system']}.jsonl").read_text().splitlines()
+    assert len(lines) == 40 and json.loads(lines[0])["idx"] == 0
+    provenance = result["provenance"]
+    assert provenance["packages"]["torch"].startswith("2.13.0")
+    assert "avx2" in provenance["cpu"]["isa"] and provenance["params"]["limit"] == 40
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "{model}", "--data-dir", "{tmp}/nowhere"], "SST-2 data folder"),
+        (["--model", "{tmp}/no-model", "--data-dir", "{data}"], "no such model folder"),
+        (["--model", "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "--data-dir", "{data}"], "Hugging Face Hub"),
+        (["--model", "{model}", "--data-dir", "{tmp}/broken"], "header is"),
+    ],
+)
+def test_bad_inputs_end_in_one_line(argv, message, tiny_model_dir, sst2_dir, tmp_path, capsys, offline_hub):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "validation.tsv").write_text("sentence\nfine . \n")
+    values = {"model": tiny_model_dir, "tmp": tmp_path, "data": sst2_dir}
+    code, out, err = run(capsys, "evaluate", "--quiet", *[a.format(**values) for a in argv])
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("sst2bench: error:") and message in err
+    assert "Traceback" not in err

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from sst2bench.errors import UserError
+from sst2bench.export import export_onnx
+from sst2bench.systems import InferenceConfig, OrtSystem, System, TorchSystem, load_system
+
+from .conftest import build_tiny_distilbert
+
+TEXTS = ["good film .", "a very dull , boring mess", "it 's not great but fun !", "awful"] * 5
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx_dir(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    export_onnx(tiny_model_dir, out)
+    return out
+
+
+def probabilities(system):
+    return np.array([p.probabilities for p in system.predict(TEXTS)])
+
+
+def test_torch_system_is_consistent_across_batching_and_padding(tiny_model_dir):
+    dynamic = TorchSystem.from_pretrained(str(tiny_model_dir), InferenceConfig(batch_size=3))
+    fixed = TorchSystem.from_pretrained(str(tiny_model_dir), InferenceConfig(batch_size=20, padding="max_length", max_length=32))
+    assert isinstance(dynamic, System)
+    p_dynamic, p_fixed = probabilities(dynamic), probabilities(fixed)
+    assert np.allclose(p_dynamic.sum(axis=1), 1.0)
+    assert np.allclose(p_dynamic, p_fixed, atol=1e-5)
+    predictions = dynamic.predict(TEXTS[:2])
+    assert all(p.label == int(np.argmax(p.probabilities)) and p.score == max(p.probabilities) for p in predictions)
+
+
+def test_onnx_system_agrees_with_pytorch(tiny_model_dir, tiny_onnx_dir):
+    ort_system = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=8))
+    assert isinstance(ort_system, OrtSystem)
+    torch_system = load_system(str(tiny_model_dir))
+    assert np.allclose(probabilities(ort_system), probabilities(torch_system), atol=1e-4)
+
+
+def test_truncation_to_max_length(tiny_model_dir):
+    system = TorchSystem.from_pretrained(str(tiny_model_dir), InferenceConfig(max_length=4))
+    batch = system.encode(["good film . it is very fun and moving"], "pt")
+    assert batch["input_ids"].shape[1] == 4
+
+
+def test_bad_inputs_are_user_errors(tiny_model_dir, tmp_path, offline_hub):
+    with pytest.raises(UserError, match="no such model folder"):
+        load_system(str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="not a model folder"):
+        load_system(str(tmp_path))
+    with pytest.raises(UserError, match="needs the Hugging Face Hub"):
+        load_system("distilbert/distilbert-base-uncased-finetuned-sst-2-english")
+    with pytest.raises(UserError, match="padding"):
+        InferenceConfig(padding="left")
+    with pytest.raises(UserError, match="non-empty"):
+        TorchSystem.from_pretrained(str(tiny_model_dir)).predict(["good", " "])
+
+
+def test_reversed_labels_are_refused(tmp_path):
+    folder = build_tiny_distilbert(tmp_path / "reversed", id2label={0: "POSITIVE", 1: "NEGATIVE"})
+    with pytest.raises(UserError, match="does not map 0 to negative"):
+        load_system(str(folder))
