@@ -17,7 +17,8 @@ WORDS = (
 def write_vocab(folder: Path) -> Path:
     """A WordPiece vocabulary small enough for a tiny model."""
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz")
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(WORDS) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz")
+    vocab = list(dict.fromkeys(tokens))
     path = folder / "vocab.txt"
     path.write_text("\n".join(vocab) + "\n")
     return path

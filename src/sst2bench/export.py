@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-ONNX_OPSET = 17
+ONNX_OPSET = 18
 EXPORTED_FILE = "model.onnx"
 
 

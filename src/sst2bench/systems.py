@@ -129,23 +129,24 @@ class TorchSystem(_TokenizingSystem):
 class OrtSystem(_TokenizingSystem):
     """An ONNX graph in ONNX Runtime on the CPU, with its threads pinned."""
 
-    def __init__(self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-ort", file_name: str | None = None):
+    def __init__(self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-ort", model_bytes: bytes | None = None):
+        """Load the folder's one ``.onnx`` file, or ``model_bytes`` with the folder's tokenizer and labels."""
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
         model_dir = Path(model_dir)
         config = config or InferenceConfig()
-        onnx_files = [model_dir / file_name] if file_name else sorted(model_dir.glob("*.onnx"))
-        if len(onnx_files) != 1 or not onnx_files[0].is_file():
+        onnx_files = sorted(model_dir.glob("*.onnx"))
+        if model_bytes is None and len(onnx_files) != 1:
             raise UserError(f"{model_dir}: expected exactly one .onnx file, found {[f.name for f in onnx_files]}")
-        self.model_path = onnx_files[0]
         labels = json.loads((model_dir / "config.json").read_text())["id2label"]
         super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
         options = ort.SessionOptions()
         options.intra_op_num_threads = config.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        model = model_bytes if model_bytes is not None else str(onnx_files[0])
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def logits(self, texts):

@@ -1,0 +1,99 @@
+"""Intel Neural Compressor: accuracy-aware static post-training quantization with fp32 fallback.
+
+Why this path: it is Intel's own flow for the published ONNX int8 model (INC's 2.x API with its
+ONNX Runtime adaptor, QOperator, on the graph fused by ONNX Runtime's transformer optimizer).
+INC 3.7 is the last release that still has that API; its PyTorch 3.x path fails on torch 2.13,
+and INC 3.10's PT2E int8 was slower than fp32 on these AVX2 machines (DESIGN.md). Tuning starts
+from everything in ``recipe.operators`` quantized and falls ops back to fp32 until the accuracy
+criterion (default: at most 1 % relative loss) holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from .recipes import Recipe
+
+# Op types INC's ONNX adaptor can quantize; those outside the recipe's operators stay fp32.
+INC_QUANTIZABLE = ("MatMul", "Attention", "Add", "Mul", "Gather", "EmbedLayerNormalization", "Gemm", "Concat", "Split", "Softmax", "Transpose", "Reshape", "Squeeze", "Unsqueeze")
+
+
+class CalibrationLoader:
+    """The ``(inputs, label)`` batches INC's ONNX adaptor iterates; labels are unused."""
+
+    def __init__(self, dataset, batch_size: int):
+        self.dataset = dataset
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        for start in range(0, len(self.dataset), self.batch_size):
+            rows = self.dataset[start : start + self.batch_size]
+            yield {"input_ids": rows["input_ids"], "attention_mask": rows["attention_mask"]}, None
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+
+def inc_config(recipe: Recipe):
+    from neural_compressor.config import AccuracyCriterion, PostTrainingQuantConfig, TuningCriterion
+
+    fp32 = {"weight": {"dtype": ["fp32"]}, "activation": {"dtype": ["fp32"]}}
+    op_types = {op: fp32 for op in INC_QUANTIZABLE if op not in recipe.operators}
+    granularity = "per_channel" if recipe.per_channel else "per_tensor"
+    activation_dtype = "uint8" if recipe.activation_type == "uint8" else "int8"
+    for op in recipe.operators:
+        op_types[op] = {"weight": {"granularity": [granularity]}, "activation": {"dtype": [activation_dtype]}}
+    return PostTrainingQuantConfig(
+        approach="static",
+        quant_format=recipe.quant_format,
+        calibration_sampling_size=[recipe.calibration_samples],
+        op_type_dict=op_types,
+        op_name_dict={name: fp32 for name in recipe.fp32_nodes} or None,
+        reduce_range=recipe.reduce_range,
+        recipes={"graph_optimization_level": "ENABLE_EXTENDED"},
+        accuracy_criterion=AccuracyCriterion(criterion=recipe.criterion, tolerable_loss=recipe.tolerable_loss),
+        tuning_criterion=TuningCriterion(max_trials=recipe.max_trials, timeout=0),
+    )
+
+
+def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration_dataset, evaluate: Callable) -> dict:
+    """Tune and save ``out_dir/model.onnx``; ``evaluate(model_bytes) -> accuracy`` scores each trial.
+
+    Returns the tuning history: every evaluated trial's accuracy and the time taken.
+    """
+    import onnx
+    from neural_compressor import quantization
+    from neural_compressor.utils.utility import set_random_seed, set_workspace
+
+    set_workspace(str(work_dir / "nc_workspace"))
+    set_random_seed(recipe.calibration_seed)
+    trials: list[dict] = []
+
+    def eval_func(model) -> float:
+        started = time.perf_counter()
+        accuracy = evaluate(model.SerializeToString() if hasattr(model, "SerializeToString") else onnx.load(model).SerializeToString())
+        trials.append({"trial": len(trials), "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 2)})
+        return accuracy
+
+    logging.getLogger("neural_compressor").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    quantized = quantization.fit(
+        onnx.load(str(source)),
+        inc_config(recipe),
+        calib_dataloader=CalibrationLoader(calibration_dataset, recipe.calibration_batch_size),
+        eval_func=eval_func,
+    )
+    if quantized is None:
+        raise UserError(
+            f"recipe {recipe.name!r}: INC found no int8 model within {recipe.tolerable_loss:g} {recipe.criterion} "
+            f"loss in {recipe.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); "
+            "raise max_trials or tolerable_loss"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx.save(quantized.model, str(out_dir / "model.onnx"))
+    return {"trials": trials, "baseline_accuracy": trials[0]["accuracy"] if trials else None, "tuning_seconds": round(time.perf_counter() - started, 1)}

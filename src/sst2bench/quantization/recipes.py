@@ -1,0 +1,150 @@
+"""Quantization recipes: one dataclass for every method, validated up front, with named presets.
+
+A recipe is everything that decides the int8 model, so two runs with equal recipes give equal
+models, and the recipe is saved beside the model it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from ..errors import UserError
+
+METHODS = ("ort-static", "ort-dynamic", "inc-static")
+FORMATS = ("QDQ", "QOperator")
+CALIBRATIONS = ("minmax", "entropy", "percentile")
+INT8_TYPES = ("uint8", "int8")
+CRITERIA = ("relative", "absolute")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to turn the fp32 ONNX graph into int8."""
+
+    name: str
+    method: str
+    quant_format: str = "QOperator"
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    operators: tuple[str, ...] = ("MatMul",)
+    # optimum's exclusions: LayerNorm, GELU, residual Add, embedding Add, the Add before Softmax.
+    optimum_exclusions: bool = True
+    # Fuse with ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu) first.
+    optimize_graph: bool = True
+    calibration: str = "minmax"
+    percentile: float = 99.999
+    # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
+    calibration_samples: int = 104
+    calibration_batch_size: int = 8
+    calibration_max_length: int = 128
+    calibration_seed: int = 42
+    # Accuracy-aware tuning (INC): Intel's default is 1 % relative loss.
+    criterion: str = "relative"
+    tolerable_loss: float = 0.01
+    max_trials: int = 20
+    # Nodes forced to stay fp32, by name (a manual fallback).
+    fp32_nodes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        checks = [
+            (self.method in METHODS, f"method must be one of {METHODS}"),
+            (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
+            (self.activation_type in INT8_TYPES and self.weight_type in INT8_TYPES, f"activation_type and weight_type must be one of {INT8_TYPES}"),
+            (self.calibration in CALIBRATIONS, f"calibration must be one of {CALIBRATIONS}"),
+            (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
+            (self.calibration_samples >= 1 and self.calibration_batch_size >= 1, "calibration_samples and calibration_batch_size must be at least 1"),
+            (self.calibration_max_length >= 8, "calibration_max_length must be at least 8"),
+            (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
+            (0 <= self.tolerable_loss < 1, "tolerable_loss must be in [0, 1)"),
+            (self.max_trials >= 1, "max_trials must be at least 1"),
+            (bool(self.operators), "operators must name at least one op type"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"recipe {self.name!r}: {message}")
+        if self.method == "ort-dynamic" and self.activation_type != "uint8":
+            raise UserError(f"recipe {self.name!r}: ONNX Runtime dynamic quantization takes uint8 activations")
+        object.__setattr__(self, "operators", tuple(self.operators))
+        object.__setattr__(self, "fp32_nodes", tuple(self.fp32_nodes))
+
+    @property
+    def is_static(self) -> bool:
+        return self.method != "ort-dynamic"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Recipe":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise UserError(f"recipe {values.get('name')!r}: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+def _ort_dynamic() -> Recipe:
+    """The ORT docs' recommendation for transformers: weights int8, activations quantized per call."""
+    return Recipe("ort-dynamic", "ort-dynamic", per_channel=False, calibration_samples=1)
+
+
+def _ort_static_qdq() -> Recipe:
+    """optimum's static recipe: QDQ, MatMul and Add, optimum's exclusions, raw exported graph."""
+    return Recipe("ort-static-qdq", "ort-static", quant_format="QDQ", operators=("MatMul", "Add"), optimize_graph=False, per_channel=False)
+
+
+def _ort_static_qdq_u8s8_rr() -> Recipe:
+    """Signed 7-bit weights per channel: no VPMADDUBSW saturation on AVX2 without VNNI."""
+    return Recipe("ort-static-qdq-u8s8-pc-rr", "ort-static", quant_format="QDQ", operators=("MatMul", "Add"), optimize_graph=False, reduce_range=True)
+
+
+def _ort_static_s8s8() -> Recipe:
+    """Signed activations and weights (S8S8), QDQ, per tensor."""
+    return Recipe("ort-static-qdq-s8s8", "ort-static", quant_format="QDQ", activation_type="int8", operators=("MatMul", "Add"), optimize_graph=False, per_channel=False)
+
+
+def _ort_static_qoperator() -> Recipe:
+    """Fused graph, QOperator kernels on MatMul and Attention: the fastest static layout."""
+    return Recipe("ort-static-qop-fused", "ort-static", operators=("MatMul", "Attention"))
+
+
+def _ort_static_qoperator_rr() -> Recipe:
+    """As ort-static-qop-fused with 7-bit weights, which AVX2 without VNNI needs to avoid saturation."""
+    return Recipe("ort-static-qop-fused-rr", "ort-static", operators=("MatMul", "Attention"), reduce_range=True)
+
+
+def _ort_static_entropy() -> Recipe:
+    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-entropy", calibration="entropy")
+
+
+def _ort_static_percentile() -> Recipe:
+    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-percentile", calibration="percentile")
+
+
+def _inc_static() -> Recipe:
+    """Intel's recipe: INC accuracy-aware static PTQ, QOperator after ORT's transformer optimizer."""
+    return Recipe("inc-static", "inc-static", operators=("MatMul",), reduce_range=True)
+
+
+PRESETS = {
+    factory().name: factory
+    for factory in (
+        _ort_dynamic,
+        _ort_static_qdq,
+        _ort_static_qdq_u8s8_rr,
+        _ort_static_s8s8,
+        _ort_static_qoperator,
+        _ort_static_qoperator_rr,
+        _ort_static_entropy,
+        _ort_static_percentile,
+        _inc_static,
+    )
+}
+
+
+def preset(name: str, **overrides) -> Recipe:
+    """A named recipe, optionally with fields changed (``preset("inc-static", max_trials=5)``)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown recipe {name!r}; presets: {', '.join(PRESETS)}")
+    return replace(PRESETS[name](), **overrides) if overrides else PRESETS[name]()
