@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?=
 KERNEL := sst2bench
 
-.PHONY: help venv test test-all standin evaluate lab clean
+.PHONY: help venv test test-all report check standin evaluate lab clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -27,6 +27,13 @@ test: venv ## run the fast offline test suite (what CI runs)
 
 test-all: venv ## run every test, the slow ones too (needs SST2_DATA_DIR)
 	$(BIN)/pytest
+
+report: venv ## build reports/ for every run (RUN=standin for one); runs missing the Hub or data show as skipped
+	$(BIN)/sst2bench report $(if $(RUN),--runs $(RUN))
+
+check: venv ## run the short `ci` run, then the accuracy gate against params/baselines/ci.json
+	$(BIN)/sst2bench report --runs ci --quick
+	$(BIN)/sst2bench check --run ci
 
 standin: venv ## build the offline stand-in model (convert all-MiniLM-L6-v2, fine-tune on SST-2)
 	$(BIN)/sst2bench build-standin

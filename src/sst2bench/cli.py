@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -54,6 +53,68 @@ def cmd_build_standin(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from .config import load_run
+    from .quantization import preset
+    from .stages import format_recipe_table, recipe_table, stage_accuracy, stage_model, stage_quantize
+
+    cfg = load_run(args.run)
+    recipes = [preset(name, **cfg.quantize.overrides.get(name, {})) for name in args.recipes] if args.recipes else None
+    progress = not args.quiet
+    model = stage_model(cfg, progress)
+    if model["status"] != "done":
+        raise UserError(f"run {cfg.run!r} cannot quantize: {model['reason']}")
+    stage_quantize(cfg, recipes, progress)
+    stage_accuracy(cfg, progress)
+    print(format_recipe_table(recipe_table(cfg)))
+    print(f"wrote {cfg.runs_dir / 'quantize.json'} and {cfg.runs_dir / 'accuracy.json'}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .config import load_run
+    from .stages import format_latency_table, stage_latency
+
+    cfg = load_run(args.run)
+    result = stage_latency(cfg, quick=args.quick, progress=not args.quiet)
+    if result["status"] != "done":
+        raise UserError(f"run {cfg.run!r} cannot be benchmarked: {result['reason']}")
+    print(format_latency_table(result["results"]))
+    for baseline in ("fp32_ort", "fp32_torch"):
+        ratios = result[f"speedup_vs_{baseline}"]
+        if ratios:
+            best = max((n for n in ratios if not n.startswith("fp32")), key=ratios.get, default=None)
+            if best:
+                print(f"batch 1, 1 thread, dynamic padding: {best} is {ratios[best]:.2f}x faster than {baseline.replace('_', '-')} at p50")
+    print(f"wrote {cfg.runs_dir / 'latency.json'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .pipeline import DEFAULT_RUNS, report
+
+    report(args.runs or DEFAULT_RUNS, force=args.force, quick=args.quick)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .check import baseline_path, format_table, run_check, write_baseline, write_junit
+    from .config import load_run
+
+    cfg = load_run(args.run)
+    if args.update_baseline:
+        path = baseline_path(cfg, args.baseline)
+        baseline = write_baseline(cfg, path)
+        print(f"wrote baseline {path} ({len(baseline['systems'])} systems); commit it to make it the gate")
+        return 0
+    results = run_check(cfg, args.baseline)
+    print(format_table(results))
+    junit = Path(args.junit or cfg.runs_dir / "check-junit.xml")
+    write_junit(results, junit, cfg.run)
+    print(f"JUnit XML: {junit}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sst2bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +139,30 @@ def build_parser() -> argparse.ArgumentParser:
     standin.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_options(standin)
     standin.set_defaults(func=cmd_build_standin)
+    quantize = commands.add_parser("quantize", help="quantize a run's fp32 model with several recipes and score them")
+    quantize.add_argument("--run", required=True, help="a run in params/ (standin, ci, distilbert) or a YAML path")
+    quantize.add_argument("--recipes", nargs="+", help="recipe presets (default: the run's list)")
+    quantize.add_argument("--quiet", action="store_true", help="no progress bars")
+    quantize.set_defaults(func=cmd_quantize)
+
+    bench = commands.add_parser("bench", help="latency, throughput and memory of every system of a run")
+    bench.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    bench.add_argument("--quick", action="store_true", help="batch 1, 1 thread, a few calls: under a minute")
+    bench.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench.set_defaults(func=cmd_bench)
+
+    report = commands.add_parser("report", help="run the stage notebooks (cached) and build the HTML reports")
+    report.add_argument("--runs", nargs="+", help="runs to report (default: distilbert standin)")
+    report.add_argument("--force", action="store_true", help="rerun every stage even when nothing changed")
+    report.add_argument("--quick", action="store_true", help="short latency settings")
+    report.set_defaults(func=cmd_report)
+
+    check = commands.add_parser("check", help="the accuracy gate: a run's results against its baseline and rules")
+    check.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    check.add_argument("--baseline", help="baseline JSON (default params/baselines/RUN.json)")
+    check.add_argument("--junit", help="where to write JUnit XML (default runs/RUN/check-junit.xml)")
+    check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from .errors import MissingPrerequisite, UserError
 
 SPLITS = ("train", "validation", "test")
 # Rows and labels as GLUE ships SST-2 (see shared/data/sst2/SOURCE.md).
@@ -97,7 +97,7 @@ def load_sst2_tsv(data_dir: Path | str | None = None, splits=SPLITS, check_rows:
 
     folder = Path(data_dir) if data_dir else default_data_dir()
     if not folder.is_dir():
-        raise UserError(f"SST-2 data folder {folder} does not exist; {HOW_TO_PROVIDE}")
+        raise MissingPrerequisite(f"SST-2 data folder {folder} does not exist; {HOW_TO_PROVIDE}")
     features = datasets.Features(
         {
             "idx": datasets.Value("int32"),
@@ -143,5 +143,5 @@ def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=S
         from .hub import hub_reachable
 
         if not hub_reachable():
-            raise UserError(f"no SST-2 data: {folder} does not exist and the Hugging Face Hub is unreachable; {HOW_TO_PROVIDE}")
+            raise MissingPrerequisite(f"no SST-2 data: {folder} does not exist and the Hugging Face Hub is unreachable; {HOW_TO_PROVIDE}")
     return load_sst2_hub(splits)

@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """Bad input or a missing prerequisite, with a message that says what to do."""
+
+
+class MissingPrerequisite(UserError):
+    """Something a run needs is not here (the Hub, the data, credentials): the run is skipped, with why."""

@@ -27,25 +27,29 @@ def predict_all(system: System, texts: list[str], progress: bool = True, desc: s
     return out
 
 
-def evaluate(system: System, split, out_dir: Path | str, params: dict | None = None, progress: bool = True) -> dict:
-    """Predict every example of a labelled ``datasets`` split; write ``<name>.jsonl`` and ``accuracy.json``."""
+def score_system(system: System, split, predictions_path: Path | str, progress: bool = True) -> dict:
+    """Predict every example of a labelled ``datasets`` split, write the JSONL, return the accuracy."""
     if -1 in set(split["label"]):
         raise UserError("this split has no labels (GLUE's test split); evaluate on validation or train")
-    out_dir = Path(out_dir)
     texts, gold, idx = list(split["sentence"]), list(split["label"]), list(split["idx"])
     started = time.perf_counter()
     predictions = predict_all(system, texts, progress)
     seconds = time.perf_counter() - started
     records = records_from(idx, gold, predictions)
-    predictions_path = out_dir / f"{system.name}.jsonl"
     save_predictions(records, predictions_path)
-    result = {
+    return {
         "system": system.name,
         **accuracy_report(gold, [r.label for r in records]),
         "seconds": round(seconds, 2),
-        "predictions": predictions_path.name,
-        "provenance": provenance(params),
+        "predictions": Path(predictions_path).name,
     }
+
+
+def evaluate(system: System, split, out_dir: Path | str, params: dict | None = None, progress: bool = True) -> dict:
+    """``score_system`` into ``out_dir/<name>.jsonl`` plus ``accuracy.json`` with provenance."""
+    out_dir = Path(out_dir)
+    result = score_system(system, split, out_dir / f"{system.name}.jsonl", progress)
+    result["provenance"] = provenance(params)
     (out_dir / "accuracy.json").write_text(json.dumps(result, indent=2))
     return result
 

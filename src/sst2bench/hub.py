@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from .errors import UserError
+from .errors import MissingPrerequisite
 
 HUB_URL = "https://huggingface.co"
 
@@ -26,9 +26,9 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 
 
 def require_hub(what: str) -> None:
-    """Raise a UserError naming ``what`` when the Hub cannot be reached."""
+    """Raise MissingPrerequisite naming ``what`` when the Hub cannot be reached."""
     if not hub_reachable():
-        raise UserError(
+        raise MissingPrerequisite(
             f"{what} needs the Hugging Face Hub, which is unreachable from this machine "
             "(no network or HF_HUB_OFFLINE=1); use a local folder instead"
         )

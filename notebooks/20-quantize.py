@@ -1,0 +1,27 @@
+# %% [markdown]
+# # 20 · int8 quantization
+# Applies every recipe of the run (ONNX Runtime static and dynamic through optimum, Intel Neural
+# Compressor's accuracy-aware static PTQ) and records ops, fallbacks, size and time.
+# Writes `runs/<run>/quantize.json`; the models go to `models/<run>/int8/<recipe>/`.
+
+# %% tags=["parameters"]
+run: str = "standin"  # which params/<run>.yaml to use
+quick: bool = False  # unused here: recipes are the same in quick runs
+
+# %%
+import os
+
+import pandas as pd
+
+from sst2bench.config import load_run
+from sst2bench.pipeline import repo_root
+from sst2bench.stages import stage_quantize
+
+os.chdir(repo_root())
+cfg = load_run(run)
+
+# %%
+result = stage_quantize(cfg)
+pd.DataFrame(
+    [{"recipe": name, "ops": r["ops"], "fp32 fallback": len(r["fp32_fallback"]), "size MiB": r["size_mib"], "seconds": r["quantization_seconds"]} for name, r in result.get("recipes", {}).items()]
+) if result["status"] == "done" else result["reason"]

@@ -1,0 +1,24 @@
+# %% [markdown]
+# # 30 · Accuracy
+# Every system on the evaluation split, each compared pairwise with fp32 PyTorch (paired bootstrap,
+# exact McNemar). Writes `runs/<run>/accuracy.json` and one predictions JSONL per system.
+
+# %% tags=["parameters"]
+run: str = "standin"  # which params/<run>.yaml to use
+quick: bool = False  # unused here: accuracy always uses the whole eval split of the run
+
+# %%
+import os
+
+import pandas as pd
+
+from sst2bench.config import load_run
+from sst2bench.pipeline import repo_root
+from sst2bench.stages import recipe_table, stage_accuracy
+
+os.chdir(repo_root())
+cfg = load_run(run)
+
+# %%
+result = stage_accuracy(cfg)
+pd.DataFrame(recipe_table(cfg)) if result["status"] == "done" else result["reason"]

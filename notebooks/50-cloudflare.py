@@ -1,0 +1,23 @@
+# %% [markdown]
+# # 50 · Cloudflare Workers AI
+# The live endpoint `@cf/huggingface/distilbert-sst-2-int8` as one more system, when credentials
+# are set (`CLOUDFLARE_ACCOUNT_ID`, `CLOUDFLARE_API_TOKEN`, environment or `.env`).
+# Writes `runs/<run>/cloudflare.json`, with the reason when it was not measured.
+
+# %% tags=["parameters"]
+run: str = "standin"  # which params/<run>.yaml to use
+quick: bool = False  # send only a few sentences
+
+# %%
+import os
+
+from sst2bench.config import load_run
+from sst2bench.pipeline import repo_root
+from sst2bench.stages import stage_cloudflare
+
+os.chdir(repo_root())
+cfg = load_run(run)
+
+# %%
+result = stage_cloudflare(cfg, quick=quick)
+{k: v for k, v in result.items() if k != "provenance"}

@@ -1,0 +1,124 @@
+# %% [markdown]
+# # sst2bench report
+# What int8 quantization costs and buys for this run's SST-2 classifier. Every number below comes
+# from the JSON the stage notebooks wrote (`runs/<run>/`); the executed stage notebooks are linked
+# at the end.
+
+# %% tags=["parameters"]
+run: str = "standin"  # which run's results to report
+quick: bool = False  # unused: the report only reads JSON
+
+# %%
+import os
+
+from IPython.display import Markdown, display
+
+from sst2bench.config import load_run
+from sst2bench.pipeline import STAGES, repo_root
+from sst2bench.report import (
+    RunResults,
+    disagreements_table,
+    figure_accuracy,
+    figure_confusion,
+    figure_latency,
+    figure_pareto,
+    figure_size,
+    headline_table,
+    provenance_table,
+    published_comparison,
+    stage_status,
+)
+
+os.chdir(repo_root())
+cfg = load_run(run)
+res = RunResults.load(cfg.runs_dir)
+display(Markdown(f"**Run `{run}`** — {cfg.description}"))
+
+# %% [markdown]
+# ## Headline
+# Accuracy with its count and 95 % bootstrap interval, the change against fp32 PyTorch in examples
+# (one example is 0.115 points on SST-2 validation) with the exact McNemar p, size on disk, p50/p99
+# latency at batch 1 on one thread, and throughput at the largest batch.
+
+# %%
+headline_table(res)
+
+# %% [markdown]
+# ## Intel's published numbers beside this reproduction
+
+# %%
+published_comparison(res)
+
+# %% [markdown]
+# ## Accuracy
+
+# %%
+if res.systems:
+    figure_accuracy(res)
+
+# %% [markdown]
+# ## Accuracy against latency
+# Each recipe is a point; the dashed line joins the ones no other point beats on both axes.
+
+# %%
+if res.done("latency") and res.systems:
+    figure_pareto(res)
+else:
+    display(Markdown(f"Latency not measured: {res.json['latency'].get('reason', '')}"))
+
+# %% [markdown]
+# ## Latency distributions
+
+# %%
+if res.done("latency"):
+    figure_latency(res)
+
+# %% [markdown]
+# ## Size on disk
+
+# %%
+if res.systems:
+    figure_size(res)
+
+# %% [markdown]
+# ## Confusion matrices
+
+# %%
+if res.systems:
+    figure_confusion(res)
+
+# %% [markdown]
+# ## Where int8 and fp32 disagree
+# For each int8 system, the validation sentences on which it and fp32 PyTorch predict different
+# labels, with both probabilities.
+
+# %%
+for name, result in res.systems.items():
+    if result["family"] == "int8":
+        table = disagreements_table(res, name)
+        display(Markdown(f"### {name}: {len(table)} disagreement(s)"))
+        if len(table):
+            display(table)
+
+# %% [markdown]
+# ## Cloudflare Workers AI
+
+# %%
+cloudflare = res.json["cloudflare"]
+if cloudflare.get("status") == "done":
+    display(Markdown(f"Replies collected {cloudflare['collected_from']} – {cloudflare['collected_to']}."))
+else:
+    display(Markdown(f"**Not measured.** {cloudflare.get('reason', '')}"))
+
+# %% [markdown]
+# ## Provenance and stages
+
+# %%
+display(stage_status(res))
+provenance_table(res)
+
+# %% [markdown]
+# ## Appendix: executed stage notebooks
+
+# %%
+display(Markdown("\n".join(f"- [{s.notebook}](appendix/{s.notebook}.html)" for s in STAGES[:-1])))

@@ -1,0 +1,202 @@
+"""Run parameters: ``params/<run>.yaml`` mapped onto validated dataclasses.
+
+A run is one model, its data, the recipes to quantize it with and the benchmark settings.
+Unknown keys are errors, so a typo in a YAML file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .quantization import PRESETS, Recipe, preset
+from .standin import FinetuneConfig
+from .systems import InferenceConfig
+
+PARAMS_DIR = Path("params")
+MODEL_KINDS = ("standin", "hub")
+
+
+@dataclass
+class ModelConfig:
+    """The fp32 model: the offline stand-in (built here) or a Hub model at a pinned revision."""
+
+    kind: str = "standin"
+    hub_id: str = ""
+    revision: str = "main"
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise UserError(f"model.kind must be one of {MODEL_KINDS}, not {self.kind!r}")
+        if self.kind == "hub" and not self.hub_id:
+            raise UserError("model.kind 'hub' needs model.hub_id")
+
+
+@dataclass
+class ReferenceConfig:
+    """Intel's published int8 ONNX model, compared as one more system when the Hub is reachable."""
+
+    hub_id: str = ""
+    revision: str = "main"
+    file_name: str = "model.onnx"
+
+
+@dataclass
+class DataConfig:
+    source: str = "auto"
+    eval_split: str = "validation"
+    # Score only the first N examples (0 = all); for quick runs.
+    eval_limit: int = 0
+
+    def __post_init__(self):
+        if self.source not in ("auto", "tsv", "hub"):
+            raise UserError(f"data.source must be auto, tsv or hub, not {self.source!r}")
+        if self.eval_split not in ("validation", "train"):
+            raise UserError("data.eval_split must be validation or train (test has no labels)")
+        if self.eval_limit < 0:
+            raise UserError("data.eval_limit must be 0 (all) or positive")
+
+
+@dataclass
+class QuantizeConfig:
+    recipes: list[str] = field(default_factory=lambda: list(PRESETS))
+    # Per-recipe field changes, e.g. {"inc-static": {"max_trials": 5}}.
+    overrides: dict[str, dict] = field(default_factory=dict)
+    threads: int = 2
+
+    def __post_init__(self):
+        unknown = [name for name in list(self.recipes) + list(self.overrides) if name not in PRESETS]
+        if unknown:
+            raise UserError(f"quantize: unknown recipes {unknown}; presets: {', '.join(PRESETS)}")
+
+    def recipe_objects(self) -> list[Recipe]:
+        return [preset(name, **self.overrides.get(name, {})) for name in self.recipes]
+
+
+@dataclass
+class LatencyConfig:
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32])
+    paddings: list[str] = field(default_factory=lambda: ["dynamic", "max_length"])
+    threads: list[int] = field(default_factory=lambda: [1, 2])
+    max_length: int = 128
+    # Sentences drawn (seeded) from the eval split; identical for every system.
+    samples: int = 64
+    seed: int = 0
+    warmup: int = 5
+    # Timed calls per setting, or stop after duration_s seconds, whichever comes first.
+    iterations: int = 50
+    duration_s: float = 20.0
+
+    def __post_init__(self):
+        if not self.batch_sizes or min(self.batch_sizes) < 1 or not self.threads or min(self.threads) < 1:
+            raise UserError("latency.batch_sizes and latency.threads must be lists of positive numbers")
+        bad = [p for p in self.paddings if p not in ("dynamic", "max_length")]
+        if bad or not self.paddings:
+            raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
+        if self.samples < max(self.batch_sizes) or self.iterations < 1 or self.warmup < 0 or self.duration_s <= 0:
+            raise UserError("latency: samples must cover the largest batch, iterations ≥ 1, warmup ≥ 0, duration_s > 0")
+
+
+@dataclass
+class CloudflareConfig:
+    enabled: bool = True
+    model: str = "@cf/huggingface/distilbert-sst-2-int8"
+    base_url: str = "https://api.cloudflare.com/client/v4"
+    requests_per_minute: int = 600
+    concurrency: int = 4
+    # Examples sent (0 = all of the eval split).
+    limit: int = 0
+
+
+@dataclass
+class CheckConfig:
+    """Rules of ``sst2bench check``: Intel's and MLPerf's 99 %, and a budget of lost examples."""
+
+    min_relative_accuracy: float = 0.99
+    # Examples a system may lose against its baseline; -1 = what the 95 % bootstrap interval allows.
+    max_lost_examples: int = -1
+    # Optional floor on int8/fp32 speed ratio at batch 1 (ratios only); 0 = no latency rule.
+    min_speedup: float = 0.0
+
+
+@dataclass
+class RunConfig:
+    run: str
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    reference: ReferenceConfig | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    inference: InferenceConfig = field(default_factory=lambda: InferenceConfig(batch_size=32, threads=2))
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    cloudflare: CloudflareConfig = field(default_factory=CloudflareConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def models_dir(self) -> Path:
+        return Path("models") / self.run
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path("runs") / self.run
+
+
+def _build(cls, values, where: str):
+    """Construct nested dataclasses from a dict, naming the YAML path of any unknown key."""
+    if values is None:
+        return None
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise UserError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        kind = NESTED.get((cls, name))
+        kwargs[name] = _build(kind, value, f"{where}.{name}") if kind else value
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise UserError(f"{where}: {error}") from error
+
+
+NESTED = {
+    (RunConfig, "model"): ModelConfig,
+    (RunConfig, "reference"): ReferenceConfig,
+    (RunConfig, "data"): DataConfig,
+    (RunConfig, "quantize"): QuantizeConfig,
+    (RunConfig, "inference"): InferenceConfig,
+    (RunConfig, "latency"): LatencyConfig,
+    (RunConfig, "cloudflare"): CloudflareConfig,
+    (RunConfig, "check"): CheckConfig,
+    (ModelConfig, "finetune"): FinetuneConfig,
+}
+
+
+def run_config_from_dict(values: dict, where: str = "params") -> RunConfig:
+    return _build(RunConfig, values, where)
+
+
+def load_run(name_or_path: str, params_dir: Path = PARAMS_DIR) -> RunConfig:
+    """``params/<name>.yaml`` (or a path to a YAML file) as a RunConfig."""
+    import yaml
+
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = params_dir / f"{name_or_path}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in params_dir.glob("*.yaml"))
+        raise UserError(f"no run {name_or_path!r}: {path} does not exist; runs: {', '.join(available) or 'none'}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({error})") from error
+    values.setdefault("run", path.stem)
+    return run_config_from_dict(values, where=str(path))

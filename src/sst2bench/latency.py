@@ -1,0 +1,192 @@
+"""One latency protocol for every system: warm up, time each call, summarise, in its own process.
+
+Each (system, threads) pair runs in a fresh worker process with every backend's thread count set
+before import (OMP, torch, ONNX Runtime), so peak memory is the system's own and one system's
+thread pools cannot slow the next. Every timed call is ``system.predict(batch)``: tokenization,
+forward pass and softmax, what a user of the system waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of per-call latencies, as optimum-benchmark reports them."""
+
+    count: int
+    mean_ms: float
+    stdev_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    samples_per_second: float
+
+    @classmethod
+    def from_ns(cls, durations_ns: list[int], batch_size: int) -> "LatencyStats":
+        import numpy as np
+
+        if not durations_ns:
+            raise ValueError("no timed calls")
+        ms = np.asarray(durations_ns, dtype=np.float64) / 1e6
+        p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
+        return cls(
+            count=len(ms),
+            mean_ms=float(ms.mean()),
+            stdev_ms=float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
+            p50_ms=float(p50),
+            p90_ms=float(p90),
+            p95_ms=float(p95),
+            p99_ms=float(p99),
+            samples_per_second=float(batch_size * 1000 / ms.mean()),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
+    """A fixed, seeded sample of real sentences: every system sees the same inputs."""
+    if samples > len(sentences):
+        raise UserError(f"latency.samples={samples} is more than the {len(sentences)} sentences available")
+    return random.Random(seed).sample(list(sentences), samples)
+
+
+def time_calls(predict, texts: list[str], batch_size: int, warmup: int, iterations: int, duration_s: float) -> list[int]:
+    """``warmup`` untimed calls, then up to ``iterations`` timed ones or ``duration_s``, whichever ends first."""
+    batches = [texts[(i * batch_size) % len(texts) :][:batch_size] for i in range(max(1, len(texts) // batch_size))]
+    batches = [b if len(b) == batch_size else (b + texts)[:batch_size] for b in batches]
+    for i in range(warmup):
+        predict(batches[i % len(batches)])
+    durations: list[int] = []
+    deadline = time.perf_counter() + duration_s
+    for i in range(iterations):
+        started = time.perf_counter_ns()
+        predict(batches[i % len(batches)])
+        durations.append(time.perf_counter_ns() - started)
+        if time.perf_counter() > deadline:
+            break
+    return durations
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(job: dict) -> None:
+    """Measure one system at one thread count over every (batch, padding) setting; a JSON line each."""
+    from .stages import SystemSpec
+    from .systems import InferenceConfig
+
+    spec = SystemSpec(**job["spec"])
+    threads = job["threads"]
+    started = time.perf_counter()
+    systems = {padding: spec.load(InferenceConfig(batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=padding, threads=threads)) for padding in job["paddings"]}
+    load_seconds = time.perf_counter() - started
+    rss_loaded = peak_rss_mib()
+    for padding, system in systems.items():
+        for batch_size in job["batch_sizes"]:
+            durations = time_calls(system.predict, job["texts"], batch_size, job["warmup"], job["iterations"], job["duration_s"])
+            print(
+                json.dumps(
+                    {
+                        "system": spec.name,
+                        "family": spec.family,
+                        "threads": threads,
+                        "batch_size": batch_size,
+                        "padding": padding,
+                        **LatencyStats.from_ns(durations, batch_size).to_dict(),
+                        "durations_ms": [round(d / 1e6, 3) for d in durations],
+                        "load_seconds": round(load_seconds, 2),
+                        "rss_after_load_mib": round(rss_loaded, 1),
+                        "peak_rss_mib": round(peak_rss_mib(), 1),
+                    }
+                ),
+                flush=True,
+            )
+
+
+def run_worker(job: dict, on_result) -> None:
+    """Start a worker process with the thread count in its environment; pass each result on."""
+    env = dict(os.environ)
+    for name in THREAD_ENV:
+        env[name] = str(job["threads"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sst2bench.latency"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    process.stdin.write(json.dumps(job))
+    process.stdin.close()
+    for line in process.stdout:
+        on_result(json.loads(line))
+    stderr = process.stderr.read()
+    if process.wait() != 0:
+        raise RuntimeError(f"latency worker for {job['spec']['name']} failed:\n{stderr[-2000:]}")
+
+
+def sweep(specs, settings, texts: list[str], partial_path: Path, progress: bool = True) -> list[dict]:
+    """Measure every system at every thread count; results append to ``partial_path`` as they come,
+    so an interrupted sweep keeps what it measured and a rerun measures only what is missing."""
+    from tqdm.auto import tqdm
+
+    done = []
+    if partial_path.is_file():
+        done = [json.loads(line) for line in partial_path.read_text().splitlines() if line.strip()]
+    measured = {(r["system"], r["threads"], r["batch_size"], r["padding"]) for r in done}
+    per_process = len(settings.batch_sizes) * len(settings.paddings)
+    jobs = []
+    for spec in specs:
+        for threads in settings.threads:
+            keys = {(spec.name, threads, b, p) for b in settings.batch_sizes for p in settings.paddings}
+            if not keys <= measured:
+                jobs.append((spec, threads))
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(jobs) * per_process, desc="latency", unit="setting", disable=not progress) as bar, open(partial_path, "a") as sink:
+
+        def keep(result):
+            sink.write(json.dumps(result) + "\n")
+            sink.flush()
+            done.append(result)
+            bar.set_postfix_str(f"{result['system']} t={result['threads']} b={result['batch_size']} {result['padding']}: p50 {result['p50_ms']:.1f} ms")
+            bar.update(1)
+
+        for spec, threads in jobs:
+            job = {
+                "spec": asdict(spec),
+                "threads": threads,
+                "batch_sizes": list(settings.batch_sizes),
+                "paddings": list(settings.paddings),
+                "max_length": settings.max_length,
+                "texts": texts,
+                "warmup": settings.warmup,
+                "iterations": settings.iterations,
+                "duration_s": settings.duration_s,
+            }
+            run_worker(job, keep)
+    return done
+
+
+def speedups(results: list[dict], baseline: str, batch_size: int = 1, padding: str = "dynamic", threads: int = 1) -> dict[str, float]:
+    """p50 ratio baseline / system at one setting (higher is faster), from one side-by-side sweep."""
+    at = {r["system"]: r for r in results if (r["batch_size"], r["padding"], r["threads"]) == (batch_size, padding, threads)}
+    if baseline not in at:
+        return {}
+    return {name: at[baseline]["p50_ms"] / r["p50_ms"] for name, r in at.items()}
+
+
+if __name__ == "__main__":
+    worker(json.loads(sys.stdin.read()))

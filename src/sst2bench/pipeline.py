@@ -1,0 +1,176 @@
+"""The papermill pipeline: stage notebooks run in order, cached by their inputs, then the report.
+
+A stage reruns only when something it depends on changed: its notebook, the package's code, the
+params sections it reads, or the JSON of the stages before it. Executed notebooks are kept under
+``runs/<run>/notebooks/`` and become the report's appendix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RunConfig, load_run
+from .errors import UserError
+
+KERNEL = "sst2bench"
+DEFAULT_RUNS = ("distilbert", "standin")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    notebook: str
+    params_sections: tuple[str, ...]
+    upstream: tuple[str, ...]
+
+
+STAGES = (
+    Stage("model", "10-model", ("model", "data"), ()),
+    Stage("quantize", "20-quantize", ("quantize",), ("model",)),
+    Stage("accuracy", "30-accuracy", ("inference", "reference", "data"), ("model", "quantize")),
+    Stage("latency", "40-latency", ("latency",), ("model", "quantize")),
+    Stage("cloudflare", "50-cloudflare", ("cloudflare", "data"), ("model", "accuracy")),
+    Stage("report", "90-report", ("check",), ("model", "quantize", "accuracy", "latency", "cloudflare")),
+)
+
+
+def repo_root(start: Path | None = None) -> Path:
+    """The folder holding ``params/`` and ``notebooks/``, so notebooks run from anywhere."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    raise UserError(f"not inside an sst2bench checkout (no params/ and notebooks/ above {here})")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def code_version() -> str:
+    """Hash of the package's source: a code change invalidates every cached stage."""
+    package = Path(__file__).resolve().parent
+    return _sha(b"".join(p.read_bytes() for p in sorted(package.rglob("*.py"))))
+
+
+def stage_key(stage: Stage, cfg: RunConfig, root: Path, code: str) -> str:
+    params = cfg.to_dict()
+    parts = {
+        "notebook": _sha((root / "notebooks" / f"{stage.notebook}.py").read_bytes()),
+        "code": code,
+        "params": {section: params.get(section) for section in stage.params_sections},
+        "run": cfg.run,
+        "data_dir": os.environ.get("SST2_DATA_DIR", ""),
+        "upstream": {
+            name: _sha(path.read_bytes()) if (path := cfg.runs_dir / f"{name}.json").is_file() else None for name in stage.upstream
+        },
+    }
+    return _sha(json.dumps(parts, sort_keys=True, default=str).encode())
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=KERNEL, cwd=str(cwd), progress_bar=True)
+
+
+def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -> dict:
+    """Run every stage of ``run`` that is out of date; return each stage's status and seconds."""
+    root = repo_root()
+    os.chdir(root)
+    cfg = load_run(run)
+    code = code_version()
+    cache_dir = cfg.runs_dir / ".cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    summary = {}
+    for stage in STAGES:
+        key = stage_key(stage, cfg, root, code) + ("-quick" if quick else "")
+        key_file = cache_dir / f"{stage.name}.key"
+        output_json = cfg.runs_dir / f"{stage.name}.json"
+        started = time.perf_counter()
+        if not force and key_file.is_file() and key_file.read_text() == key and output_json.is_file():
+            status = "cached"
+        else:
+            executed = cfg.runs_dir / "notebooks" / f"{stage.notebook}.ipynb"
+            try:
+                execute_notebook(root / "notebooks" / f"{stage.notebook}.ipynb", executed, {"run": run, "quick": quick}, root)
+            except Exception as error:  # papermill wraps the cell's exception; keep the notebook for reading
+                raise UserError(f"run {run!r}, stage {stage.name!r} failed: {str(error).strip().splitlines()[-1]} (see {executed})") from error
+            key_file.write_text(key)
+            status = json.loads(output_json.read_text()).get("status", "done") if output_json.is_file() else "done"
+        seconds = time.perf_counter() - started
+        summary[stage.name] = {"status": status, "seconds": round(seconds, 1)}
+        echo(f"[{run}] {stage.notebook:<14} {status:<8} {seconds:7.1f} s")
+        if stage.name == "model" and status == "skipped":
+            break  # nothing downstream can run without the fp32 model
+    return summary
+
+
+def build_report(run: str) -> Path:
+    """HTML of the executed report notebook (no code) plus each stage notebook as an appendix."""
+    from nbconvert import HTMLExporter
+
+    cfg = load_run(run)
+    report_dir = Path("reports") / run
+    report_dir.mkdir(parents=True, exist_ok=True)
+    executed = cfg.runs_dir / "notebooks"
+    exporter = HTMLExporter()
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_filename(str(executed / "90-report.ipynb"))
+    (report_dir / "index.html").write_text(body)
+    appendix = report_dir / "appendix"
+    appendix.mkdir(exist_ok=True)
+    full = HTMLExporter()
+    for stage in STAGES[:-1]:
+        notebook = executed / f"{stage.notebook}.ipynb"
+        if notebook.is_file():
+            (appendix / f"{stage.notebook}.html").write_text(full.from_filename(str(notebook))[0])
+    return report_dir / "index.html"
+
+
+def write_index(statuses: dict[str, dict]) -> Path:
+    """``reports/index.html``: every run with its status and a link, or why it was skipped."""
+    rows = []
+    for run, info in statuses.items():
+        link = f'<a href="{run}/index.html">{run}</a>' if info.get("report") else html.escape(run)
+        rows.append(f"<tr><td>{link}</td><td>{html.escape(info['status'])}</td><td>{html.escape(info.get('reason', ''))}</td></tr>")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>sst2bench reports</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em 1em;border-bottom:1px solid #ddd;text-align:left}</style>"
+        "</head><body><h1>sst2bench reports</h1><table><tr><th>run</th><th>status</th><th>note</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    path = Path("reports") / "index.html"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(page)
+    return path
+
+
+def report(runs=DEFAULT_RUNS, force: bool = False, quick: bool = False, echo=print) -> dict:
+    """Run each run's stages and build its report; a run whose prerequisites are missing is skipped with why."""
+    root = repo_root()
+    os.chdir(root)
+    statuses = {}
+    for run in runs:
+        summary = run_stages(run, force=force, quick=quick, echo=echo)
+        model = json.loads((load_run(run).runs_dir / "model.json").read_text())
+        if model["status"] == "skipped":
+            statuses[run] = {"status": "skipped", "reason": model["reason"]}
+            echo(f"[{run}] skipped: {model['reason']}")
+            continue
+        path = build_report(run)
+        statuses[run] = {"status": "done", "report": str(path), "seconds": sum(s["seconds"] for s in summary.values())}
+        echo(f"[{run}] report: {path}")
+    index = write_index(statuses)
+    echo(f"index: {index}")
+    return statuses

@@ -1,0 +1,238 @@
+"""Tables and figures of a run's report, built from its JSON only (never from models or data)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Intel's model card and INC example (distilbert-base-uncased-finetuned-sst-2-english, SST-2 validation).
+INTEL_PUBLISHED = [
+    {"system": "fp32 (PyTorch)", "correct": 794, "n": 872, "accuracy_pct": 91.06, "size_mb": 255},
+    {"system": "INC int8 (PyTorch)", "correct": 788, "n": 872, "accuracy_pct": 90.37, "size_mb": 65},
+    {"system": "INC int8 (ONNX, QOperator)", "correct": 791, "n": 872, "accuracy_pct": 90.71, "size_mb": None},
+]
+STAGE_FILES = ("model", "quantize", "accuracy", "latency", "cloudflare")
+
+
+@dataclass
+class RunResults:
+    run: str
+    json: dict[str, dict]
+
+    @classmethod
+    def load(cls, runs_dir: Path | str) -> "RunResults":
+        runs_dir = Path(runs_dir)
+        found = {}
+        for name in STAGE_FILES:
+            path = runs_dir / f"{name}.json"
+            found[name] = json.loads(path.read_text()) if path.is_file() else {"status": "not run", "reason": f"{path.name} missing"}
+        return cls(runs_dir.name, found)
+
+    def done(self, stage: str) -> bool:
+        return self.json[stage].get("status") == "done"
+
+    @property
+    def systems(self) -> dict[str, dict]:
+        return self.json["accuracy"].get("systems", {}) if self.done("accuracy") else {}
+
+    def latency_at(self, batch_size: int, threads: int | None = None, padding: str = "dynamic") -> dict[str, dict]:
+        if not self.done("latency"):
+            return {}
+        results = self.json["latency"]["results"]
+        threads = threads if threads is not None else min(r["threads"] for r in results)
+        return {r["system"]: r for r in results if (r["batch_size"], r["threads"], r["padding"]) == (batch_size, threads, padding)}
+
+    def size_mib(self, system: str) -> float | None:
+        if self.done("latency") and system in self.json["latency"]["size_mib"]:
+            return self.json["latency"]["size_mib"][system]
+        recipes = self.json["quantize"].get("recipes", {})
+        return recipes.get(system, {}).get("size_mib") or self.json["model"].get("size_mib", {}).get(system)
+
+
+def headline_table(res: RunResults):
+    """Every system: accuracy with count and interval, change vs fp32, size, latency and throughput."""
+    import pandas as pd
+
+    batch1 = res.latency_at(1, threads=1)
+    largest = max((r["batch_size"] for r in res.json["latency"].get("results", [])), default=None)
+    big = res.latency_at(largest, threads=max((r["threads"] for r in res.json["latency"].get("results", [])), default=1)) if largest else {}
+    rows = []
+    for name, r in res.systems.items():
+        vs = r.get("vs_fp32", {})
+        lat, thr = batch1.get(name, {}), big.get(name, {})
+        rows.append(
+            {
+                "system": name,
+                "accuracy": f"{r['correct']}/{r['n']} = {100 * r['accuracy']:.2f} %",
+                "95 % CI": f"{100 * r['accuracy_ci95'][0]:.2f}–{100 * r['accuracy_ci95'][1]:.2f}",
+                "Δ vs fp32 (examples)": f"{vs['difference_examples']:+d}" if vs else "baseline",
+                "relative Δ %": round(100 * vs["relative_change"], 2) if vs else 0.0,
+                "McNemar p": round(vs["mcnemar_exact_p"], 3) if vs else None,
+                "size MiB": res.size_mib(name),
+                "p50 ms (b1, 1 thr)": round(lat["p50_ms"], 2) if lat else None,
+                "p99 ms (b1, 1 thr)": round(lat["p99_ms"], 2) if lat else None,
+                f"samples/s (b{largest})": round(thr["samples_per_second"], 1) if thr else None,
+            }
+        )
+    return pd.DataFrame(rows).set_index("system") if rows else pd.DataFrame()
+
+
+def published_comparison(res: RunResults):
+    """Intel's published numbers beside this run's fp32 and best static int8."""
+    import pandas as pd
+
+    rows = [{"source": "Intel (published)", **row} for row in INTEL_PUBLISHED]
+    systems = res.systems
+    int8 = {n: r for n, r in systems.items() if r["family"] == "int8"}
+    picks = [("fp32-torch", systems.get("fp32-torch"))]
+    if int8:
+        best = max(int8, key=lambda n: int8[n]["correct"])
+        picks.append((best, int8[best]))
+    for name, r in picks:
+        if r:
+            rows.append({"source": f"this run ({res.run})", "system": name, "correct": r["correct"], "n": r["n"], "accuracy_pct": round(100 * r["accuracy"], 2), "size_mb": res.size_mib(name)})
+    return pd.DataFrame(rows)
+
+
+def figure_accuracy(res: RunResults):
+    import matplotlib.pyplot as plt
+
+    names = list(res.systems)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    for i, name in enumerate(names):
+        r = res.systems[name]
+        low, high = (100 * x for x in r["accuracy_ci95"])
+        color = "tab:blue" if r["family"] == "fp32" else "tab:orange"
+        ax.errorbar(100 * r["accuracy"], i, xerr=[[100 * r["accuracy"] - low], [high - 100 * r["accuracy"]]], fmt="o", color=color, capsize=3)
+    if "fp32-torch" in res.systems:
+        ax.axvline(100 * res.systems["fp32-torch"]["accuracy"] * 0.99, color="grey", ls="--", lw=1, label="99 % of fp32 (Intel's criterion)")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy % on SST-2 validation (95 % bootstrap interval)")
+    ax.set_title("Accuracy per system")
+    fig.tight_layout()
+    return fig
+
+
+def figure_pareto(res: RunResults):
+    """Accuracy against p50 latency at batch 1, 1 thread; the Pareto front joined."""
+    import matplotlib.pyplot as plt
+
+    lat = res.latency_at(1, threads=1)
+    points = [(lat[n]["p50_ms"], 100 * r["accuracy"], n, r["family"]) for n, r in res.systems.items() if n in lat]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for x, y, name, family in points:
+        ax.scatter(x, y, color="tab:blue" if family == "fp32" else "tab:orange", zorder=3)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front, best = [], -1.0
+    for x, y, *_ in sorted(points):
+        if y > best:
+            front.append((x, y))
+            best = y
+    if front:
+        ax.plot(*zip(*front), color="grey", ls="--", lw=1, label="Pareto front")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("p50 latency, batch 1, 1 thread (ms)")
+    ax.set_ylabel("accuracy %")
+    ax.set_title("Accuracy against latency")
+    fig.tight_layout()
+    return fig
+
+
+def figure_latency(res: RunResults):
+    import matplotlib.pyplot as plt
+
+    lat = res.latency_at(1, threads=1)
+    names = sorted(lat, key=lambda n: lat[n]["p50_ms"])
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    ax.boxplot([lat[n]["durations_ms"] for n in names], vert=False, showfliers=True)
+    ax.set_yticks(range(1, len(names) + 1), names)
+    ax.set_xlabel("ms per call (batch 1, 1 thread, dynamic padding)")
+    ax.set_title("Latency distribution per system")
+    fig.tight_layout()
+    return fig
+
+
+def figure_size(res: RunResults):
+    import matplotlib.pyplot as plt
+
+    names = [n for n in res.systems if res.size_mib(n)]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    ax.barh(names, [res.size_mib(n) for n in names], color=["tab:blue" if res.systems[n]["family"] == "fp32" else "tab:orange" for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel("model file size (MiB)")
+    ax.set_title("Size on disk")
+    fig.tight_layout()
+    return fig
+
+
+def figure_confusion(res: RunResults):
+    import matplotlib.pyplot as plt
+
+    names = list(res.systems)
+    cols = min(4, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        matrix = res.systems[name]["confusion_matrix"]
+        ax.imshow(matrix, cmap="Blues")
+        for i in range(2):
+            for j in range(2):
+                ax.text(j, i, matrix[i][j], ha="center", va="center")
+        ax.set_xticks([0, 1], ["neg", "pos"])
+        ax.set_yticks([0, 1], ["neg", "pos"])
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("gold", fontsize=8)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def disagreements_table(res: RunResults, system: str):
+    """Examples where ``system`` and fp32 PyTorch predict different labels, with both scores."""
+    import pandas as pd
+
+    rows = res.systems.get(system, {}).get("vs_fp32", {}).get("disagreements", [])
+    names = {0: "negative", 1: "positive"}
+    return pd.DataFrame(
+        [
+            {
+                "idx": d["idx"],
+                "sentence": d.get("sentence", ""),
+                "gold": names[d["gold"]],
+                "fp32": f"{names[d['baseline_label']]} ({d['baseline_score']:.3f})",
+                system: f"{names[d['candidate_label']]} ({d['candidate_score']:.3f})",
+                "right": "int8" if d["candidate_label"] == d["gold"] else "fp32",
+            }
+            for d in rows
+        ]
+    )
+
+
+def provenance_table(res: RunResults):
+    import pandas as pd
+
+    source = next((res.json[s]["provenance"] for s in ("latency", "accuracy", "model") if "provenance" in res.json[s]), None)
+    if not source:
+        return pd.DataFrame()
+    isa = ", ".join(flag for flag, present in source["cpu"]["isa"].items() if present)
+    rows = {
+        "git commit": source["git_commit"],
+        "CPU": f"{source['cpu']['model']} ({source['cpu']['logical_cores']} logical cores)",
+        "ISA flags": isa,
+        "python": source["python"],
+        **{f"package {k}": v for k, v in source["packages"].items() if v},
+        "threads (env)": json.dumps({k: v for k, v in source["threads"].items() if v is not None}),
+        "timestamp": source["timestamp"],
+    }
+    return pd.DataFrame({"value": rows})
+
+
+def stage_status(res: RunResults):
+    import pandas as pd
+
+    return pd.DataFrame({s: {"status": res.json[s].get("status"), "note": res.json[s].get("reason", "")} for s in STAGE_FILES}).T
