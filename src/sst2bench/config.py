@@ -16,16 +16,17 @@ from .standin import FinetuneConfig
 from .systems import InferenceConfig
 
 PARAMS_DIR = Path("params")
-MODEL_KINDS = ("standin", "hub")
+MODEL_KINDS = ("standin", "hub", "local")
 
 
 @dataclass
 class ModelConfig:
-    """The fp32 model: the offline stand-in (built here) or a Hub model at a pinned revision."""
+    """The fp32 model: the offline stand-in (built here), a Hub model at a pinned revision, or a local folder."""
 
     kind: str = "standin"
     hub_id: str = ""
     revision: str = "main"
+    path: str = ""
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self):
@@ -33,6 +34,8 @@ class ModelConfig:
             raise UserError(f"model.kind must be one of {MODEL_KINDS}, not {self.kind!r}")
         if self.kind == "hub" and not self.hub_id:
             raise UserError("model.kind 'hub' needs model.hub_id")
+        if self.kind == "local" and not self.path:
+            raise UserError("model.kind 'local' needs model.path (a transformers model folder)")
 
 
 @dataclass
@@ -141,6 +144,10 @@ class RunConfig:
     @property
     def models_dir(self) -> Path:
         return Path("models") / self.run
+
+    @property
+    def fp32_dir(self) -> Path:
+        return Path(self.model.path) if self.model.kind == "local" else self.models_dir / "fp32"
 
     @property
     def runs_dir(self) -> Path:

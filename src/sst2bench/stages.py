@@ -88,7 +88,7 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> dict:
     from .quantization.artifacts import size_mib
 
     out = cfg.runs_dir / "model.json"
-    torch_dir, onnx_dir = cfg.models_dir / "fp32", cfg.models_dir / "fp32-onnx"
+    torch_dir, onnx_dir = cfg.fp32_dir, cfg.models_dir / "fp32-onnx"
     standin = None
     try:
         data, files = load_data(cfg)
@@ -96,6 +96,9 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> dict:
             from .standin import build_standin
 
             standin = build_standin(torch_dir, data, files, cfg.model.finetune, progress)
+        elif cfg.model.kind == "local":
+            if not (torch_dir / "config.json").is_file():
+                raise UserError(f"model.path {torch_dir} is not a transformers model folder (no config.json)")
         elif not (torch_dir / "config.json").is_file():
             fetch_hub_model(cfg.model.hub_id, cfg.model.revision, torch_dir)
     except MissingPrerequisite as reason:
@@ -127,7 +130,7 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> dict:
 
 def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec]:
     return (
-        SystemSpec(FP32_TORCH, "torch", str(cfg.models_dir / "fp32"), "fp32"),
+        SystemSpec(FP32_TORCH, "torch", str(cfg.fp32_dir), "fp32"),
         SystemSpec(FP32_ORT, "onnx", str(cfg.models_dir / "fp32-onnx"), "fp32"),
     )
 
