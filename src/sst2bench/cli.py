@@ -115,6 +115,31 @@ def cmd_check(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_serve(args) -> int:
+    import os
+
+    from dotenv import dotenv_values
+
+    from .cloudflare.serve import make_server
+    from .systems import InferenceConfig, load_system
+
+    token = os.environ.get("CLOUDFLARE_API_TOKEN") or (dotenv_values(".env").get("CLOUDFLARE_API_TOKEN") if Path(".env").is_file() else None)
+    if not token:
+        raise UserError("set CLOUDFLARE_API_TOKEN (environment or .env) to the bearer token clients must send")
+    system = load_system(args.model, InferenceConfig(batch_size=1, threads=args.threads))
+    server = make_server(system, token, args.host, args.port, args.model_name)
+    host, port = server.server_address[:2]
+    print(f"serving {args.model} as {args.model_name} at http://{host}:{port}/client/v4/accounts/<ACCOUNT_ID>/ai/run/{args.model_name}")
+    print(f"point clients at it with CLOUDFLARE_BASE_URL=http://{host}:{port}/client/v4 (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sst2bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", help="where to write JUnit XML (default runs/RUN/check-junit.xml)")
     check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline")
     check.set_defaults(func=cmd_check)
+
+    serve = commands.add_parser("serve", help="serve a local model with the Cloudflare Workers AI API")
+    serve.add_argument("--model", required=True, help="a local model folder (PyTorch or ONNX)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--threads", type=int, default=1)
+    serve.add_argument("--model-name", default="@cf/huggingface/distilbert-sst-2-int8", help="the model name in the URL path")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

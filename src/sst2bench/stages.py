@@ -157,7 +157,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> dict:
     for recipe in tqdm(chosen, desc="quantize", unit="recipe", disable=not progress):
         target = cfg.models_dir / "int8" / recipe.name
         record = load_record(target)
-        fresh = record and record["recipe"] == recipe.to_dict() and record.get("fp32_mtime") == fp32_onnx.stat().st_mtime
+        fresh = record and record["recipe"] == json.loads(json.dumps(recipe.to_dict())) and record.get("fp32_mtime") == fp32_onnx.stat().st_mtime
         if not fresh:
             record = quantize(recipe, fp32_onnx.parent, target, data["train"], tuning, cfg.quantize.threads)
             record["fp32_mtime"] = fp32_onnx.stat().st_mtime
@@ -273,15 +273,83 @@ def format_recipe_table(rows: list[dict]) -> str:
 # ---------------------------------------------------------------- cloudflare
 
 
-def stage_cloudflare(cfg: RunConfig, quick: bool = False) -> dict:
-    """The live endpoint; records why it was not measured when it cannot be."""
+REPLY_CACHE = Path("data") / "interim" / "cloudflare-replies.sqlite"
+QUICK_CLOUDFLARE_EXAMPLES = 20
+
+
+def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False, progress: bool = True) -> dict:
+    """The endpoint on the eval split through the reply cache; records why when it cannot run.
+
+    ``CLOUDFLARE_BASE_URL`` overrides the params' base URL (e.g. a local ``sst2bench serve``).
+    """
+    from transformers import AutoTokenizer
+
+    from .accuracy import compare, load_predictions
+    from .cloudflare.cache import ReplyCache
+    from .cloudflare.client import AuthError, ClientConfig, DailyLimitReached, RequestFailed, WorkersAIClient
+    from .cloudflare.credentials import Credentials
+    from .cloudflare.system import NAME, CloudflareSystem, estimate_cost
+    from .evaluation import score_system
+    from .latency import LatencyStats
+
     out = cfg.runs_dir / "cloudflare.json"
-    if not cfg.cloudflare.enabled:
+    settings = cfg.cloudflare
+    if not settings.enabled:
         return skipped(out, "disabled in this run's params (cloudflare.enabled: false)", cfg)
-    missing = [name for name in ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN") if not os.environ.get(name)]
-    if missing:
-        return skipped(out, f"not measured: {' and '.join(missing)} not set (environment or .env)", cfg)
-    return skipped(out, "not measured: the Cloudflare client is not part of this version of sst2bench", cfg)
+    try:
+        credentials = Credentials.load()
+        data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+    except MissingPrerequisite as reason:
+        return skipped(out, str(reason), cfg)
+    split = eval_split(cfg, data)
+    limit = QUICK_CLOUDFLARE_EXAMPLES if quick else settings.limit
+    if limit:
+        split = split.select(range(min(limit, len(split))))
+    base_url = os.environ.get("CLOUDFLARE_BASE_URL") or settings.base_url
+    cache = ReplyCache(REPLY_CACHE, base_url, settings.model)
+    texts = list(split["sentence"])
+    to_send = texts if refresh else [t for t in texts if cache.get(t) is None]
+    tokenizer = AutoTokenizer.from_pretrained(cfg.fp32_dir) if (cfg.fp32_dir / "config.json").is_file() else None
+    estimate = estimate_cost(to_send, tokenizer) if tokenizer else None
+    client = WorkersAIClient(credentials, ClientConfig(base_url=base_url, model=settings.model, requests_per_minute=settings.requests_per_minute, concurrency=settings.concurrency))
+    system = CloudflareSystem(client, cache, refresh=refresh)
+    predictions_path = cfg.runs_dir / "predictions" / f"{NAME}.jsonl"
+    endpoint = "Cloudflare" if base_url == ClientConfig().base_url else f"a Workers-AI-compatible server at {base_url}"
+    try:
+        result = score_system(system, split, predictions_path, progress)
+    except (AuthError, DailyLimitReached, RequestFailed) as error:
+        payload = {
+            "status": "partial" if isinstance(error, DailyLimitReached) else "failed",
+            "reason": f"{endpoint}: {error}",
+            "replies_cached": cache.count(),
+            "sent_this_run": system.usage.sent,
+            "cost_estimate": estimate,
+            "provenance": provenance(cfg.to_dict()),
+        }
+        return write_json(out, payload)
+    finally:
+        client.close()
+    replies = [cache.get(t) for t in texts]
+    baseline_path = cfg.runs_dir / "predictions" / f"{FP32_TORCH}.jsonl"
+    if baseline_path.is_file():
+        baseline = [r for r in load_predictions(baseline_path) if r.idx in set(split["idx"])]
+        result["vs_fp32"] = compare(baseline, load_predictions(predictions_path))
+    payload = {
+        "status": "done",
+        "endpoint": endpoint,
+        "model": settings.model,
+        "n": len(texts),
+        "system": {**result, "family": "int8"},
+        "latency_per_request": LatencyStats.from_ns([int(r.latency_ms * 1e6) for r in replies], 1).to_dict(),
+        "retries": sum(r.retries for r in replies),
+        "collected_from": min(r.collected_at for r in replies),
+        "collected_to": max(r.collected_at for r in replies),
+        "usage": {"sent": system.usage.sent, "from_cache": system.usage.cached, "retries_this_run": system.usage.retries},
+        "cost_estimate": estimate,
+        "cost_actual": estimate_cost(list(dict.fromkeys(to_send)), tokenizer) if tokenizer else None,
+        "provenance": provenance(cfg.to_dict()),
+    }
+    return write_json(out, payload)
 
 
 # ---------------------------------------------------------------- latency
