@@ -94,11 +94,11 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
         key = stage_key(stage, cfg, root, code) + ("-quick" if quick else "")
         key_file = cache_dir / f"{stage.name}.key"
         output_json = cfg.runs_dir / f"{stage.name}.json"
+        executed = cfg.runs_dir / "notebooks" / f"{stage.notebook}.ipynb"
         started = time.perf_counter()
-        if not force and key_file.is_file() and key_file.read_text() == key and output_json.is_file():
+        if not force and key_file.is_file() and key_file.read_text() == key and executed.is_file():
             status = "cached"
         else:
-            executed = cfg.runs_dir / "notebooks" / f"{stage.notebook}.ipynb"
             try:
                 execute_notebook(root / "notebooks" / f"{stage.notebook}.ipynb", executed, {"run": run, "quick": quick}, root)
             except Exception as error:  # papermill wraps the cell's exception; keep the notebook for reading

@@ -1,0 +1,82 @@
+"""The papermill pipeline end to end on a tiny local model: stages, cache, report, browser check."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from sst2bench.pipeline import report, run_stages
+
+from .conftest import REPO
+
+TINY_RUN = """
+description: tiny local model, for the pipeline test
+model: {{kind: local, path: "{model}"}}
+data: {{eval_limit: 40}}
+quantize: {{recipes: [ort-dynamic]}}
+inference: {{batch_size: 16, threads: 1}}
+latency: {{batch_sizes: [1, 2], paddings: [dynamic], threads: [1], samples: 4, warmup: 1, iterations: {iterations}, duration_s: 1.0}}
+cloudflare: {{enabled: false}}
+"""
+HUB_RUN = "model: {kind: hub, hub_id: distilbert/distilbert-base-uncased-finetuned-sst-2-english}\n"
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, tiny_model_dir, sst2_dir, offline_hub):
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "tiny.yaml").write_text(TINY_RUN.format(model=tiny_model_dir, iterations=3))
+    (tmp_path / "params" / "hub.yaml").write_text(HUB_RUN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
+    return tmp_path
+
+
+def test_pipeline_caches_reruns_what_changed_and_reports(workspace):
+    lines = []
+    first = run_stages("tiny", echo=lines.append)
+    assert {name: s["status"] for name, s in first.items()} == {
+        "model": "done", "quantize": "done", "accuracy": "done", "latency": "done", "cloudflare": "skipped", "report": "done",
+    }
+    assert len(lines) == 6 and all(line.startswith("[tiny]") and line.endswith(" s") for line in lines)
+    assert (workspace / "runs" / "tiny" / "notebooks" / "30-accuracy.ipynb").is_file()
+
+    second = run_stages("tiny", echo=lambda line: None)
+    assert all(s["status"] == "cached" for s in second.values()), second
+
+    params = workspace / "params" / "tiny.yaml"
+    params.write_text(params.read_text().replace("iterations: 3", "iterations: 4"))
+    third = run_stages("tiny", echo=lambda line: None)
+    rerun = {name for name, s in third.items() if s["status"] != "cached"}
+    assert rerun == {"latency", "report"}
+
+
+def test_report_index_and_browser_render(workspace):
+    statuses = report(["tiny", "hub"], echo=lambda line: None)
+    assert statuses["tiny"]["status"] == "done"
+    assert statuses["hub"]["status"] == "skipped" and "Hugging Face Hub" in statuses["hub"]["reason"]
+    index = (workspace / "reports" / "index.html").read_text()
+    assert 'href="tiny/index.html"' in index and "skipped" in index and "Hugging Face Hub" in index
+
+    page = workspace / "reports" / "tiny" / "index.html"
+    html = page.read_text()
+    assert html.count("data:image/png;base64") >= 5  # accuracy, Pareto, latency, size, confusion: embedded
+    assert "fp32-torch" in html and "ort-dynamic" in html and "Not measured" in html
+    assert "def " not in html and "import " not in html  # no code in the report
+    assert (workspace / "reports" / "tiny" / "appendix" / "30-accuracy.html").is_file()
+
+    browser = chromium()
+    if browser is None:
+        pytest.fail("Chromium is needed to check the report in a browser: apt-get install chromium (.ci/run does)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={workspace / 'chrome'}"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table") >= 3 and dom.count("<img") >= 5
+    shot = workspace / "report.png"
+    subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
