@@ -24,22 +24,27 @@ def op_table(source_path: Path, quantized_path: Path, op_types) -> list[dict]:
     """For every node of ``op_types`` in the source graph: int8 or fp32 in the quantized graph.
 
     QOperator rewrites node ``N`` to ``N_quant`` with an int8 op type; QDQ keeps ``N`` and feeds
-    every input through DequantizeLinear. Anything else stayed fp32 (excluded or fallen back).
+    every input through DequantizeLinear; a quantized Gather reads an int8 table. Anything else
+    stayed fp32 (excluded or fallen back).
     """
     import onnx
 
     source = onnx.load(str(source_path), load_external_data=False).graph.node
     quantized = onnx.load(str(quantized_path), load_external_data=False).graph.node
+    graph = onnx.load(str(quantized_path), load_external_data=False).graph
     by_name = {node.name: node for node in quantized}
     dequantized = {out for node in quantized if node.op_type == "DequantizeLinear" for out in node.output}
+    integer = {t.name for t in graph.initializer if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)}
     table = []
     for node in source:
         if node.op_type not in op_types:
             continue
         rewritten = by_name.get(f"{node.name}_quant") or by_name.get(node.name)
+        # A Gather's indices stay integers; only its table (input 0) tells whether it was quantized.
+        inputs = [i for i in (rewritten.input[:1] if node.op_type == "Gather" else rewritten.input) if i] if rewritten is not None else []
         int8 = rewritten is not None and (
             rewritten.op_type in INT8_OP_TYPES
-            or (rewritten.op_type == node.op_type and all(i in dequantized for i in rewritten.input if i))
+            or (rewritten.op_type == node.op_type and all(i in dequantized or i in integer for i in inputs))
         )
         table.append({"node": node.name, "op_type": node.op_type, "precision": "int8" if int8 else "fp32"})
     return table

@@ -46,8 +46,17 @@ def inc_config(recipe: Recipe):
     op_types = {op: fp32 for op in INC_QUANTIZABLE if op not in recipe.operators}
     granularity = "per_channel" if recipe.per_channel else "per_tensor"
     activation_dtype = "uint8" if recipe.activation_type == "uint8" else "int8"
+    algorithm = {"minmax": "minmax", "entropy": "kl", "percentile": "percentile"}[recipe.calibration]
     for op in recipe.operators:
-        op_types[op] = {"weight": {"granularity": [granularity]}, "activation": {"dtype": [activation_dtype]}}
+        op_types[op] = {
+            "weight": {"dtype": ["int8"], "scheme": ["sym"], "granularity": [granularity], "algorithm": ["minmax"]},
+            "activation": {"dtype": [activation_dtype], "scheme": ["asym" if activation_dtype == "uint8" else "sym"], "algorithm": [algorithm]},
+        }
+    # Keep the classifier head (two Gemms) in fp32: INC would turn them into MatMuls and
+    # quantize the logits themselves.
+    recipes = {"graph_optimization_level": "ENABLE_BASIC", "gemm_to_matmul": False}
+    if recipe.smooth_quant_alpha:
+        recipes.update(smooth_quant=True, smooth_quant_args={"alpha": recipe.smooth_quant_alpha})
     return PostTrainingQuantConfig(
         approach="static",
         quant_format=recipe.quant_format,
@@ -55,7 +64,7 @@ def inc_config(recipe: Recipe):
         op_type_dict=op_types,
         op_name_dict={name: fp32 for name in recipe.fp32_nodes} or None,
         reduce_range=recipe.reduce_range,
-        recipes={"graph_optimization_level": "ENABLE_EXTENDED"},
+        recipes=recipes,
         accuracy_criterion=AccuracyCriterion(criterion=recipe.criterion, tolerable_loss=recipe.tolerable_loss),
         tuning_criterion=TuningCriterion(max_trials=recipe.max_trials, timeout=0),
     )
