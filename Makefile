@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?=
 KERNEL := sst2bench
 
-.PHONY: help venv browser test test-all report check standin evaluate lab clean
+.PHONY: help venv browser test report check standin evaluate lab clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -27,10 +27,7 @@ browser: ## install Debian's Chromium when missing (the report test renders page
 		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "install Chromium (Debian: apt-get install chromium) for the report test"; exit 1; }
 
-test: venv browser ## run the fast offline test suite (what CI runs)
-	$(BIN)/pytest -m "not slow"
-
-test-all: venv browser ## run every test, the slow ones too (needs SST2_DATA_DIR)
+test: venv browser ## run the offline test suite (what CI runs; needs SST-2 files, see README)
 	$(BIN)/pytest
 
 report: venv ## build reports/ for every run (RUN=standin for one); runs missing the Hub or data show as skipped

@@ -58,7 +58,6 @@ def test_junit_lists_every_rule_and_its_failures(run_dir, tmp_path):
     assert len(suite.findall("testcase/failure")) == 2
 
 
-@pytest.mark.slow
 def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, monkeypatch, capsys):
     """Real stand-in, short fine-tune, real int8; then its weights are zeroed and `check` must fail."""
     import numpy as np

@@ -115,6 +115,26 @@ def cmd_check(args) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def cmd_cloudflare(args) -> int:
+    from .config import load_run
+    from .stages import stage_cloudflare
+
+    cfg = load_run(args.run)
+    result = stage_cloudflare(cfg, quick=args.quick, refresh=args.refresh, progress=not args.quiet)
+    estimate = result.get("cost_estimate")
+    if estimate:
+        print(f"estimate before sending: {estimate['requests']} requests, {estimate['input_tokens']} tokens, "
+              f"${estimate['dollars']:.4f}, {estimate['neurons']:.0f} neurons ({100 * estimate['share_of_daily_free_neurons']:.1f} % of a free day)")
+    if result["status"] != "done":
+        print(f"Cloudflare {result['status']}: {result['reason']}")
+        return 0 if result["status"] == "skipped" else 1
+    system, usage = result["system"], result["usage"]
+    print(f"{result['endpoint']}: {system['correct']}/{system['n']} = {100 * system['accuracy']:.2f} %, "
+          f"p50 {result['latency_per_request']['p50_ms']:.0f} ms per request; sent {usage['sent']}, from cache {usage['from_cache']}, retries {usage['retries_this_run']}")
+    print(f"wrote {cfg.runs_dir / 'cloudflare.json'}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     import os
 
@@ -188,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--junit", help="where to write JUnit XML (default runs/RUN/check-junit.xml)")
     check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline")
     check.set_defaults(func=cmd_check)
+
+    cloudflare = commands.add_parser("cloudflare", help="classify the eval split with Cloudflare Workers AI (cached replies)")
+    cloudflare.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    cloudflare.add_argument("--refresh", action="store_true", help="ask again even for cached sentences")
+    cloudflare.add_argument("--quick", action="store_true", help="only the first 20 sentences")
+    cloudflare.add_argument("--quiet", action="store_true", help="no progress bar")
+    cloudflare.set_defaults(func=cmd_cloudflare)
 
     serve = commands.add_parser("serve", help="serve a local model with the Cloudflare Workers AI API")
     serve.add_argument("--model", required=True, help="a local model folder (PyTorch or ONNX)")

@@ -68,7 +68,7 @@ def headline_table(res: RunResults):
                 "95 % CI": f"{100 * r['accuracy_ci95'][0]:.2f}–{100 * r['accuracy_ci95'][1]:.2f}",
                 "Δ vs fp32 (examples)": f"{vs['difference_examples']:+d}" if vs else "baseline",
                 "relative Δ %": round(100 * vs["relative_change"], 2) if vs else 0.0,
-                "McNemar p": round(vs["mcnemar_exact_p"], 3) if vs else None,
+                "McNemar p": round(vs["mcnemar_exact_p"], 3) if vs else "",
                 "size MiB": res.size_mib(name),
                 "p50 ms (b1, 1 thr)": round(lat["p50_ms"], 2) if lat else None,
                 "p99 ms (b1, 1 thr)": round(lat["p99_ms"], 2) if lat else None,
@@ -123,14 +123,15 @@ def figure_pareto(res: RunResults):
     lat = res.latency_at(1, threads=1)
     points = [(lat[n]["p50_ms"], 100 * r["accuracy"], n, r["family"]) for n, r in res.systems.items() if n in lat]
     fig, ax = plt.subplots(figsize=(8, 5))
-    for x, y, name, family in points:
-        ax.scatter(x, y, color="tab:blue" if family == "fp32" else "tab:orange", zorder=3)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     front, best = [], -1.0
     for x, y, *_ in sorted(points):
         if y > best:
             front.append((x, y))
             best = y
+    for x, y, name, family in points:
+        ax.scatter(x, y, color="tab:blue" if family == "fp32" else "tab:orange", zorder=3)
+        if (x, y) in front or family == "fp32":  # the others are in the headline table
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if front:
         ax.plot(*zip(*front), color="grey", ls="--", lw=1, label="Pareto front")
         ax.legend(fontsize=8)
