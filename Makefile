@@ -16,7 +16,10 @@ help: ## list the targets with one line each
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@# pip's output goes to a log; this machine's index settings add a warning per package, filtered here.
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' > $(VENV)/pip.log 2>&1 \
+		|| { grep -v "is ignored: it is neither" $(VENV)/pip.log; exit 1; }
+	@grep -v "is ignored: it is neither" $(VENV)/pip.log || true
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (sst2bench)" >/dev/null
 	@touch $(STAMP)
 

@@ -71,7 +71,9 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "gate.yaml").write_text(
         "model: {kind: standin, finetune: {train_examples: 1500, epochs: 1.0, threads: 2}}\n"
-        "data: {eval_limit: 300}\nquantize: {recipes: [ort-dynamic]}\ncloudflare: {enabled: false}\n"
+        "data: {eval_limit: 300}\nquantize: {recipes: [ort-dynamic-pc]}\ncloudflare: {enabled: false}\n"
+        "inference: {batch_size: 1, threads: 2}\n"
+        "check: {min_relative_accuracy: 0.90}\n"  # a short fine-tune's int8 may lose a little; a broken one loses a lot
     )
     from sst2bench.config import load_run
 
@@ -82,7 +84,7 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     assert main(["check", "--run", "gate", "--update-baseline"]) == 0
     assert main(["check", "--run", "gate"]) == 0
 
-    path = cfg.models_dir / "int8" / "ort-dynamic" / "model.onnx"
+    path = cfg.models_dir / "int8" / "ort-dynamic-pc" / "model.onnx"
     model = onnx.load(str(path))
     for tensor in model.graph.initializer:
         if tensor.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
@@ -92,5 +94,5 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     capsys.readouterr()
     assert main(["check", "--run", "gate"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL keeps ≥ 99 % of fp32 accuracy" in out and "ort-dynamic" in out
+    assert "FAIL keeps ≥ 90 % of fp32 accuracy" in out and "ort-dynamic-pc" in out
     assert "FAIL no loss against baseline" in out

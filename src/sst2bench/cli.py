@@ -16,6 +16,11 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="a run in params/ (standin, ci, distilbert) or a YAML path")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder of GLUE TSV files (default: $SST2_DATA_DIR, else data/raw/sst2)")
     parser.add_argument("--source", choices=["auto", "tsv", "hub"], default="auto", help="where SST-2 comes from (default auto)")
@@ -185,15 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(standin)
     standin.set_defaults(func=cmd_build_standin)
     quantize = commands.add_parser("quantize", help="quantize a run's fp32 model with several recipes and score them")
-    quantize.add_argument("--run", required=True, help="a run in params/ (standin, ci, distilbert) or a YAML path")
+    _add_run_options(quantize)
     quantize.add_argument("--recipes", nargs="+", help="recipe presets (default: the run's list)")
-    quantize.add_argument("--quiet", action="store_true", help="no progress bars")
     quantize.set_defaults(func=cmd_quantize)
 
     bench = commands.add_parser("bench", help="latency, throughput and memory of every system of a run")
-    bench.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    _add_run_options(bench)
     bench.add_argument("--quick", action="store_true", help="batch 1, 1 thread, a few calls: under a minute")
-    bench.add_argument("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(func=cmd_bench)
 
     report = commands.add_parser("report", help="run the stage notebooks (cached) and build the HTML reports")
@@ -210,10 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     cloudflare = commands.add_parser("cloudflare", help="classify the eval split with Cloudflare Workers AI (cached replies)")
-    cloudflare.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    _add_run_options(cloudflare)
     cloudflare.add_argument("--refresh", action="store_true", help="ask again even for cached sentences")
     cloudflare.add_argument("--quick", action="store_true", help="only the first 20 sentences")
-    cloudflare.add_argument("--quiet", action="store_true", help="no progress bar")
     cloudflare.set_defaults(func=cmd_cloudflare)
 
     serve = commands.add_parser("serve", help="serve a local model with the Cloudflare Workers AI API")

@@ -15,6 +15,11 @@ INTEL_PUBLISHED = [
 STAGE_FILES = ("model", "quantize", "accuracy", "latency", "cloudflare")
 
 
+def family_color(family: str) -> str:
+    """fp32 blue, int8 orange, in every figure."""
+    return "tab:blue" if family == "fp32" else "tab:orange"
+
+
 @dataclass
 class RunResults:
     run: str
@@ -103,8 +108,7 @@ def figure_accuracy(res: RunResults):
     for i, name in enumerate(names):
         r = res.systems[name]
         low, high = (100 * x for x in r["accuracy_ci95"])
-        color = "tab:blue" if r["family"] == "fp32" else "tab:orange"
-        ax.errorbar(100 * r["accuracy"], i, xerr=[[100 * r["accuracy"] - low], [high - 100 * r["accuracy"]]], fmt="o", color=color, capsize=3)
+        ax.errorbar(100 * r["accuracy"], i, xerr=[[100 * r["accuracy"] - low], [high - 100 * r["accuracy"]]], fmt="o", color=family_color(r["family"]), capsize=3)
     if "fp32-torch" in res.systems:
         ax.axvline(100 * res.systems["fp32-torch"]["accuracy"] * 0.99, color="grey", ls="--", lw=1, label="99 % of fp32 (Intel's criterion)")
         ax.legend(loc="lower left", fontsize=8)
@@ -129,7 +133,7 @@ def figure_pareto(res: RunResults):
             front.append((x, y))
             best = y
     for x, y, name, family in points:
-        ax.scatter(x, y, color="tab:blue" if family == "fp32" else "tab:orange", zorder=3)
+        ax.scatter(x, y, color=family_color(family), zorder=3)
         if (x, y) in front or family == "fp32":  # the others are in the headline table
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if front:
@@ -161,7 +165,7 @@ def figure_size(res: RunResults):
 
     names = [n for n in res.systems if res.size_mib(n)]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-    ax.barh(names, [res.size_mib(n) for n in names], color=["tab:blue" if res.systems[n]["family"] == "fp32" else "tab:orange" for n in names])
+    ax.barh(names, [res.size_mib(n) for n in names], color=[family_color(res.systems[n]["family"]) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("model file size (MiB)")
     ax.set_title("Size on disk")
