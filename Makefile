@@ -36,9 +36,9 @@ test: venv browser ## run the offline test suite (what CI runs; needs SST-2 file
 report: venv ## build reports/ for every run (RUN=standin for one); runs missing the Hub or data show as skipped
 	$(BIN)/sst2bench report $(if $(RUN),--runs $(RUN))
 
-check: venv ## run the short `ci` run, then the accuracy gate against params/baselines/ci.json
-	$(BIN)/sst2bench report --runs ci --quick
-	$(BIN)/sst2bench check --run ci
+check: venv ## run the short `ci` run (or RUN=...), then the accuracy gate against params/baselines/<run>.json
+	$(BIN)/sst2bench report --runs $(or $(RUN),ci) --quick
+	$(BIN)/sst2bench check --run $(or $(RUN),ci)
 
 standin: venv ## build the offline stand-in model (convert all-MiniLM-L6-v2, fine-tune on SST-2)
 	$(BIN)/sst2bench build-standin
