@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # sst2bench report
 # What int8 quantization costs and buys for this run's SST-2 classifier. Every number below comes
@@ -17,6 +32,7 @@ from sst2bench.config import load_run
 from sst2bench.pipeline import STAGES, repo_root
 from sst2bench.report import (
     RunResults,
+    cloudflare_summary,
     disagreements_table,
     figure_accuracy,
     figure_confusion,
@@ -104,11 +120,7 @@ for name, result in res.systems.items():
 # ## Cloudflare Workers AI
 
 # %%
-cloudflare = res.json["cloudflare"]
-if cloudflare.get("status") == "done":
-    display(Markdown(f"Replies collected {cloudflare['collected_from']} – {cloudflare['collected_to']}."))
-else:
-    display(Markdown(f"**Not measured.** {cloudflare.get('reason', '')}"))
+Markdown(cloudflare_summary(res))
 
 # %% [markdown]
 # ## Provenance and stages

@@ -39,7 +39,17 @@ class RunResults:
 
     @property
     def systems(self) -> dict[str, dict]:
-        return self.json["accuracy"].get("systems", {}) if self.done("accuracy") else {}
+        """Every scored system; the remote endpoint joins the local ones when it was measured."""
+        systems = dict(self.json["accuracy"].get("systems", {})) if self.done("accuracy") else {}
+        if self.done("cloudflare") and systems:
+            remote = self.json["cloudflare"]["system"]
+            systems[remote["system"]] = remote
+        return systems
+
+    def request_latency(self, system: str) -> dict:
+        """Per-request latency of the remote endpoint (network included, retries excluded)."""
+        remote = self.json["cloudflare"]
+        return remote["latency_per_request"] if self.done("cloudflare") and remote["system"]["system"] == system else {}
 
     def latency_at(self, batch_size: int, threads: int | None = None, padding: str = "dynamic") -> dict[str, dict]:
         if not self.done("latency"):
@@ -65,7 +75,7 @@ def headline_table(res: RunResults):
     rows = []
     for name, r in res.systems.items():
         vs = r.get("vs_fp32", {})
-        lat, thr = batch1.get(name, {}), big.get(name, {})
+        lat, thr = batch1.get(name) or res.request_latency(name), big.get(name, {})
         rows.append(
             {
                 "system": name,
@@ -80,7 +90,7 @@ def headline_table(res: RunResults):
                 f"samples/s (b{largest})": round(thr["samples_per_second"], 1) if thr else None,
             }
         )
-    return pd.DataFrame(rows).set_index("system") if rows else pd.DataFrame()
+    return pd.DataFrame(rows).set_index("system").fillna("—") if rows else pd.DataFrame()
 
 
 def published_comparison(res: RunResults):
@@ -235,6 +245,25 @@ def provenance_table(res: RunResults):
         "timestamp": source["timestamp"],
     }
     return pd.DataFrame({"value": rows})
+
+
+def cloudflare_summary(res: RunResults) -> str:
+    """Markdown: what the endpoint scored, how fast, what it cost, and when the replies were collected."""
+    import datetime as dt
+
+    remote = res.json["cloudflare"]
+    if not res.done("cloudflare"):
+        return f"**Not measured.** {remote.get('reason', '')}"
+    when = [dt.datetime.fromtimestamp(remote[k], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") for k in ("collected_from", "collected_to")]
+    system, latency, cost = remote["system"], remote["latency_per_request"], remote.get("cost_actual") or {}
+    return (
+        f"Endpoint: {remote['endpoint']} (`{remote['model']}`). "
+        f"Accuracy {system['correct']}/{system['n']} = {100 * system['accuracy']:.2f} %; "
+        f"per request p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms (network included, "
+        f"{remote['retries']} retries excluded). Replies collected {when[0]} – {when[1]}; "
+        f"this run sent {remote['usage']['sent']} requests ({cost.get('input_tokens', 0)} tokens, ${cost.get('dollars', 0):.4f}) "
+        f"and took {remote['usage']['from_cache']} from the cache."
+    )
 
 
 def stage_status(res: RunResults):

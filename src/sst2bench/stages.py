@@ -202,9 +202,20 @@ def all_specs(cfg: RunConfig) -> tuple[list[SystemSpec], dict[str, str]]:
 # ---------------------------------------------------------------- accuracy
 
 
+def compare_with_sentences(baseline, candidate, split) -> dict:
+    """``accuracy.compare`` with each disagreement's sentence, for the report."""
+    from .accuracy import compare
+
+    result = compare(baseline, candidate)
+    sentences = dict(zip(split["idx"], split["sentence"]))
+    for row in result["disagreements"]:
+        row["sentence"] = sentences[row["idx"]]
+    return result
+
+
 def stage_accuracy(cfg: RunConfig, progress: bool = True) -> dict:
     """Accuracy of every system on the eval split, each compared pairwise with fp32 PyTorch."""
-    from .accuracy import compare, load_predictions
+    from .accuracy import load_predictions
     from .evaluation import score_system
 
     out = cfg.runs_dir / "accuracy.json"
@@ -220,12 +231,9 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> dict:
         result = score_system(spec.load(cfg.inference), split, predictions_dir / f"{spec.name}.jsonl", progress)
         systems[spec.name] = {**result, "family": spec.family, "path": spec.path}
     baseline = load_predictions(predictions_dir / f"{FP32_TORCH}.jsonl")
-    sentences = dict(zip(split["idx"], split["sentence"]))
     for name, result in systems.items():
         if name != FP32_TORCH:
-            result["vs_fp32"] = compare(baseline, load_predictions(predictions_dir / f"{name}.jsonl"))
-            for row in result["vs_fp32"]["disagreements"]:
-                row["sentence"] = sentences[row["idx"]]
+            result["vs_fp32"] = compare_with_sentences(baseline, load_predictions(predictions_dir / f"{name}.jsonl"), split)
     return write_json(
         out,
         {"status": "done", "split": cfg.data.eval_split, "n": len(split), "systems": systems, "skipped": skips, "provenance": provenance(cfg.to_dict())},
@@ -284,7 +292,7 @@ def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False,
     """
     from transformers import AutoTokenizer
 
-    from .accuracy import compare, load_predictions
+    from .accuracy import load_predictions
     from .cloudflare.cache import ReplyCache
     from .cloudflare.client import AuthError, ClientConfig, DailyLimitReached, RequestFailed, WorkersAIClient
     from .cloudflare.credentials import Credentials
@@ -333,7 +341,7 @@ def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False,
     baseline_path = cfg.runs_dir / "predictions" / f"{FP32_TORCH}.jsonl"
     if baseline_path.is_file():
         baseline = [r for r in load_predictions(baseline_path) if r.idx in set(split["idx"])]
-        result["vs_fp32"] = compare(baseline, load_predictions(predictions_path))
+        result["vs_fp32"] = compare_with_sentences(baseline, load_predictions(predictions_path), split)
     payload = {
         "status": "done",
         "endpoint": endpoint,
