@@ -34,6 +34,8 @@ def test_presets_are_valid_and_named_after_themselves():
         preset("fp4-magic")
     with pytest.raises(UserError, match="calibration"):
         Recipe("x", "ort-static", calibration="average")
+    with pytest.raises(UserError, match="strategy"):
+        Recipe("x", "inc-static", strategy="greedy")
     with pytest.raises(UserError, match="unknown fields"):
         Recipe.from_dict({"name": "x", "method": "ort-static", "bits": 4})
 

@@ -66,7 +66,7 @@ def inc_config(recipe: Recipe):
         reduce_range=recipe.reduce_range,
         recipes=recipes,
         accuracy_criterion=AccuracyCriterion(criterion=recipe.criterion, tolerable_loss=recipe.tolerable_loss),
-        tuning_criterion=TuningCriterion(max_trials=recipe.max_trials, timeout=0),
+        tuning_criterion=TuningCriterion(strategy=recipe.strategy, max_trials=recipe.max_trials, timeout=0),
     )
 
 

@@ -15,6 +15,9 @@ FORMATS = ("QDQ", "QOperator")
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 INT8_TYPES = ("uint8", "int8")
 CRITERIA = ("relative", "absolute")
+# INC's tuning strategies: basic falls back op types then single ops; mse_v2 falls back the ops
+# whose int8 output differs most from fp32 first.
+STRATEGIES = ("basic", "mse", "mse_v2", "bayesian", "exhaustive", "random", "conservative")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Recipe:
     criterion: str = "relative"
     tolerable_loss: float = 0.01
     max_trials: int = 20
+    strategy: str = "basic"
     # SmoothQuant (INC): moves activation outliers into the weights before quantizing; 0 = off.
     smooth_quant_alpha: float = 0.0
     # Nodes forced to stay fp32, by name (a manual fallback).
@@ -61,6 +65,7 @@ class Recipe:
             (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
             (0 <= self.tolerable_loss < 1, "tolerable_loss must be in [0, 1)"),
             (self.max_trials >= 1, "max_trials must be at least 1"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}"),
             (0 <= self.smooth_quant_alpha <= 1, "smooth_quant_alpha must be in [0, 1] (0 = off)"),
             (bool(self.operators), "operators must name at least one op type"),
         ]
