@@ -47,7 +47,8 @@ evaluate: venv ## accuracy of the stand-in on SST-2 validation
 	$(BIN)/sst2bench evaluate --model models/standin/fp32
 
 lab: venv ## start JupyterLab with the sst2bench kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
+		--MappingKernelManager.default_kernel_name=$(KERNEL) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean: ## remove generated runs and reports (keeps .venv, models and data)
 	rm -rf runs reports/*/ reports/index.html
