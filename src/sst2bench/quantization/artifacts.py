@@ -29,7 +29,8 @@ def op_table(source_path: Path, quantized_path: Path, op_types) -> list[dict]:
     """
     import onnx
 
-    source = onnx.load(str(source_path), load_external_data=False).graph.node
+    source_graph = onnx.load(str(source_path), load_external_data=False).graph
+    source, weights = source_graph.node, {t.name for t in source_graph.initializer}
     quantized = onnx.load(str(quantized_path), load_external_data=False).graph.node
     graph = onnx.load(str(quantized_path), load_external_data=False).graph
     by_name = {node.name: node for node in quantized}
@@ -37,8 +38,8 @@ def op_table(source_path: Path, quantized_path: Path, op_types) -> list[dict]:
     integer = {t.name for t in graph.initializer if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)}
     table = []
     for node in source:
-        if node.op_type not in op_types:
-            continue
+        if node.op_type not in op_types or (node.op_type == "Gather" and node.input[0] not in weights):
+            continue  # Gathers on shapes are bookkeeping, not embedding tables
         rewritten = by_name.get(f"{node.name}_quant") or by_name.get(node.name)
         # A Gather's indices stay integers; only its table (input 0) tells whether it was quantized.
         inputs = [i for i in (rewritten.input[:1] if node.op_type == "Gather" else rewritten.input) if i] if rewritten is not None else []
