@@ -140,9 +140,8 @@ def test_limiter_holds_the_configured_rate(httpserver):
         t.start()
     for t in threads:
         t.join()
-    assert time.monotonic() - started >= 5 * 0.1 - 0.01
-    starts = sorted(request.environ.get("REQUEST_TIME", 0) for request, _ in httpserver.log)
-    assert len(starts) == 6
+    assert time.monotonic() - started >= 5 * 0.1 - 0.01  # six starts, at least 0.1 s apart
+    assert len(httpserver.log) == 6
 
 
 def test_cost_estimate_counts_tokens(tiny_model_dir):

@@ -1,6 +1,5 @@
 """The papermill pipeline end to end on a tiny local model: stages, cache, report, browser check."""
 
-import json
 import shutil
 import subprocess
 

@@ -7,7 +7,7 @@ ONNX Runtime graph and a remote endpoint are measured by the same code.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence, runtime_checkable
 
