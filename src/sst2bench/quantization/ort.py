@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -29,8 +30,9 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
         fused = optimize_model(str(source), model_type="bert", num_heads=config.get("n_heads", 0), hidden_size=config.get("dim", 0), opt_level=1)
         source = work_dir / "fused.onnx"
         fused.save_model_to_file(str(source))
-    prepared = work_dir / SOURCE_FILE
-    quant_pre_process(str(source), str(prepared), skip_optimization=True, auto_merge=True)
+    source, prepared = source.resolve(), (work_dir / SOURCE_FILE).resolve()
+    with contextlib.chdir(work_dir):  # on failure ORT dumps sym_shape_infer_temp.onnx into the cwd
+        quant_pre_process(str(source), str(prepared), skip_optimization=True, auto_merge=True)
     for path in fp32_dir.iterdir():
         if path.is_file() and path.suffix != ".onnx":
             shutil.copy2(path, work_dir / path.name)
