@@ -79,3 +79,18 @@ def test_report_index_and_browser_render(workspace):
     shot = workspace / "report.png"
     subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_a_skipped_stage_reruns_once_its_prerequisite_appears(monkeypatch, tmp_path):
+    from sst2bench.config import run_config_from_dict
+    from sst2bench.pipeline import STAGES, stage_key
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = run_config_from_dict({"run": "x"})
+    cloudflare = next(s for s in STAGES if s.name == "cloudflare")
+    without = stage_key(cloudflare, cfg, REPO, "code")
+    assert stage_key(cloudflare, cfg, REPO, "code") == without
+    (tmp_path / ".env").write_text("CLOUDFLARE_ACCOUNT_ID=a\nCLOUDFLARE_API_TOKEN=b\n")
+    assert stage_key(cloudflare, cfg, REPO, "code") != without

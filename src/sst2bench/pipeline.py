@@ -59,9 +59,31 @@ def code_version() -> str:
     return _sha(b"".join(p.read_bytes() for p in sorted(package.rglob("*.py"))))
 
 
+def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
+    """What decides whether a stage can run at all, so a skipped stage reruns once it can."""
+    from .hub import hub_reachable
+
+    found = {}
+    if stage.name == "model":
+        found["data_folder"] = (Path(os.environ.get("SST2_DATA_DIR") or "data/raw/sst2") / "validation.tsv").is_file()
+        if cfg.model.kind == "hub":
+            found["hub"] = hub_reachable()
+    if stage.name == "accuracy" and cfg.reference is not None:
+        found["hub"] = hub_reachable()
+    if stage.name == "cloudflare":
+        from dotenv import dotenv_values
+
+        dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
+        names = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL")
+        found["credentials"] = {name: bool(os.environ.get(name) or dotenv.get(name)) for name in names}
+        found["base_url"] = os.environ.get("CLOUDFLARE_BASE_URL") or dotenv.get("CLOUDFLARE_BASE_URL")
+    return found
+
+
 def stage_key(stage: Stage, cfg: RunConfig, root: Path, code: str) -> str:
     params = cfg.to_dict()
     parts = {
+        "prerequisites": prerequisites(stage, cfg),
         "notebook": _sha((root / "notebooks" / f"{stage.notebook}.py").read_bytes()),
         "code": code,
         "params": {section: params.get(section) for section in stage.params_sections},
@@ -108,7 +130,7 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
         seconds = time.perf_counter() - started
         summary[stage.name] = {"status": status, "seconds": round(seconds, 1)}
         echo(f"[{run}] {stage.notebook:<14} {status:<8} {seconds:7.1f} s")
-        if stage.name == "model" and status == "skipped":
+        if stage.name == "model" and json.loads(output_json.read_text()).get("status") == "skipped":
             break  # nothing downstream can run without the fp32 model
     return summary
 
