@@ -164,6 +164,8 @@ def test_credentials_come_from_env_or_dotenv_and_never_print(tmp_path, monkeypat
     (tmp_path / ".env").write_text(f"CLOUDFLARE_ACCOUNT_ID={ACCOUNT}\nCLOUDFLARE_API_TOKEN={TOKEN}\n")
     credentials = Credentials.load(tmp_path / ".env")
     assert credentials.api_token == TOKEN and TOKEN not in repr(credentials)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "from-env")
+    assert Credentials.load(tmp_path / ".env").account_id == "from-env"  # the environment wins
 
 
 @pytest.fixture

@@ -141,14 +141,11 @@ def cmd_cloudflare(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import os
-
-    from dotenv import dotenv_values
-
+    from .cloudflare.credentials import setting
     from .cloudflare.serve import make_server
     from .systems import InferenceConfig, load_system
 
-    token = os.environ.get("CLOUDFLARE_API_TOKEN") or (dotenv_values(".env").get("CLOUDFLARE_API_TOKEN") if Path(".env").is_file() else None)
+    token = setting("CLOUDFLARE_API_TOKEN")
     if not token:
         raise UserError("set CLOUDFLARE_API_TOKEN (environment or .env) to the bearer token clients must send")
     system = load_system(args.model, InferenceConfig(batch_size=1, threads=args.threads))

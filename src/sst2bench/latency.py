@@ -68,8 +68,8 @@ def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
 
 def time_calls(predict, texts: list[str], batch_size: int, warmup: int, iterations: int, duration_s: float) -> list[int]:
     """``warmup`` untimed calls, then up to ``iterations`` timed ones or ``duration_s``, whichever ends first."""
-    batches = [texts[(i * batch_size) % len(texts) :][:batch_size] for i in range(max(1, len(texts) // batch_size))]
-    batches = [b if len(b) == batch_size else (b + texts)[:batch_size] for b in batches]
+    count = max(1, len(texts) // batch_size)  # consecutive batches, wrapping round when texts run short
+    batches = [[texts[(i * batch_size + j) % len(texts)] for j in range(batch_size)] for i in range(count)]
     for i in range(warmup):
         predict(batches[i % len(batches)])
     durations: list[int] = []

@@ -71,12 +71,10 @@ def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
     if stage.name == "accuracy" and cfg.reference is not None:
         found["hub"] = hub_reachable()
     if stage.name == "cloudflare":
-        from dotenv import dotenv_values
+        from .cloudflare.credentials import NAMES, setting
 
-        dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
-        names = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL")
-        found["credentials"] = {name: bool(os.environ.get(name) or dotenv.get(name)) for name in names}
-        found["base_url"] = os.environ.get("CLOUDFLARE_BASE_URL") or dotenv.get("CLOUDFLARE_BASE_URL")
+        found["credentials"] = {name: bool(setting(name)) for name in NAMES}
+        found["base_url"] = setting("CLOUDFLARE_BASE_URL")
     return found
 
 

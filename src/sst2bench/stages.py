@@ -8,7 +8,6 @@ so the report can say why.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,14 +287,15 @@ QUICK_CLOUDFLARE_EXAMPLES = 20
 def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False, progress: bool = True) -> dict:
     """The endpoint on the eval split through the reply cache; records why when it cannot run.
 
-    ``CLOUDFLARE_BASE_URL`` overrides the params' base URL (e.g. a local ``sst2bench serve``).
+    ``CLOUDFLARE_BASE_URL`` (environment or ``.env``) overrides the params' base URL (e.g. a local
+    ``sst2bench serve``).
     """
     from transformers import AutoTokenizer
 
     from .accuracy import load_predictions
     from .cloudflare.cache import ReplyCache
     from .cloudflare.client import AuthError, ClientConfig, DailyLimitReached, RequestFailed, WorkersAIClient
-    from .cloudflare.credentials import Credentials
+    from .cloudflare.credentials import Credentials, setting
     from .cloudflare.system import NAME, CloudflareSystem, estimate_cost
     from .evaluation import score_system
     from .latency import LatencyStats
@@ -313,7 +313,7 @@ def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False,
     limit = QUICK_CLOUDFLARE_EXAMPLES if quick else settings.limit
     if limit:
         split = split.select(range(min(limit, len(split))))
-    base_url = os.environ.get("CLOUDFLARE_BASE_URL") or settings.base_url
+    base_url = setting("CLOUDFLARE_BASE_URL") or settings.base_url
     cache = ReplyCache(REPLY_CACHE, base_url, settings.model)
     texts = list(split["sentence"])
     to_send = texts if refresh else [t for t in texts if cache.get(t) is None]

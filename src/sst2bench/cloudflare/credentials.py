@@ -11,6 +11,17 @@ from ..errors import MissingPrerequisite
 NAMES = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN")
 
 
+def setting(name: str, env_file: Path | str = ".env") -> str | None:
+    """A Cloudflare setting from the environment, else from a git-ignored ``.env``; None when unset."""
+    if os.environ.get(name):
+        return os.environ[name]
+    if not Path(env_file).is_file():
+        return None
+    from dotenv import dotenv_values
+
+    return dotenv_values(env_file).get(name) or None
+
+
 @dataclass(frozen=True)
 class Credentials:
     account_id: str
@@ -19,11 +30,8 @@ class Credentials:
     @classmethod
     def load(cls, env_file: Path | str = ".env") -> "Credentials":
         """The environment wins over ``.env``; a missing value raises MissingPrerequisite naming it."""
-        from dotenv import dotenv_values
-
-        values = {k: v for k, v in dotenv_values(env_file).items() if v} if Path(env_file).is_file() else {}
-        values.update({name: os.environ[name] for name in NAMES if os.environ.get(name)})
-        missing = [name for name in NAMES if not values.get(name)]
+        values = {name: setting(name, env_file) for name in NAMES}
+        missing = [name for name, value in values.items() if not value]
         if missing:
             raise MissingPrerequisite(f"not measured: {' and '.join(missing)} not set (environment or .env)")
         return cls(values["CLOUDFLARE_ACCOUNT_ID"], values["CLOUDFLARE_API_TOKEN"])
