@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from sst2bench.paths import anchor_user_paths
+
 REPO = Path(__file__).resolve().parents[1]
+# As the CLI does: a relative SST2_DATA_DIR means "from where pytest was started", whatever a test chdirs to later.
+anchor_user_paths()
 WORDS = (
     "good great fun charming moving bad dull boring awful mess film movie story it 's a the and "
     "is not n't but very of this . , ! journey"
@@ -51,7 +55,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sst2_dir() -> Path:
     """The real GLUE SST-2 files: $SST2_DATA_DIR, else ../shared/data/sst2 beside the repo."""
-    folder = Path(os.environ.get("SST2_DATA_DIR") or REPO.parent / "shared" / "data" / "sst2")
+    folder = Path(os.environ.get("SST2_DATA_DIR") or REPO.parent / "shared" / "data" / "sst2").resolve()
     if not (folder / "validation.tsv").is_file():
         pytest.fail(f"SST-2 TSV files not found in {folder}; set SST2_DATA_DIR")
     return folder
@@ -66,3 +70,112 @@ def offline_hub(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     yield
     hub.hub_reachable.cache_clear()
+
+
+# ---------------------------------------------------------------- a tiny model with real signal
+#
+# A random tiny model's probabilities all sit at 0.50 ± 0.002, so "int8 agrees with fp32" holds
+# for any int8 model, broken or not. This one learns a synthetic sentiment task over the tiny
+# vocabulary (polar adjectives, negation, "X but Y") in a few seconds, and is scored on
+# sentences it never saw.
+
+POSITIVE = ("good", "great", "fun", "charming", "moving")
+NEGATIVE = ("bad", "dull", "boring", "awful", "mess")
+SIGNAL_HELD_OUT = 500
+
+
+def synthetic_sentiment(seed: int = 0) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Every sentence of a small sentiment grammar, shuffled and split into (train, held_out).
+
+    "the film is very good ." (1), "this story is n't charming !" (0, negation flips),
+    "a movie is dull but moving" (1: the clause after "but" decides). 3,960 distinct sentences;
+    the last ``SIGNAL_HELD_OUT`` after a seeded shuffle are never trained on.
+    """
+    import itertools
+    import random
+
+    def polarity(word):
+        return int(word in POSITIVE)
+
+    adjectives = POSITIVE + NEGATIVE
+    rows = []
+    for det, noun, very, adj, punct in itertools.product(("the", "this", "a"), ("film", "movie", "story", "journey"), ("", "very "), adjectives, (".", "!", "")):
+        rows.append((f"{det} {noun} is {very}{adj} {punct}".strip(), polarity(adj)))
+        for negation in ("not", "n't"):
+            rows.append((f"{det} {noun} is {negation} {very}{adj} {punct}".strip(), 1 - polarity(adj)))
+    for det, noun, first, second, punct in itertools.product(("the", "this", "a"), ("film", "movie", "story", "journey"), adjectives, adjectives, (".", "!", "")):
+        if polarity(first) != polarity(second):
+            rows.append((f"{det} {noun} is {first} but {second} {punct}".strip(), polarity(second)))
+    random.Random(seed).shuffle(rows)
+    return rows[:-SIGNAL_HELD_OUT], rows[-SIGNAL_HELD_OUT:]
+
+
+class SignalModel:
+    """The trained tiny classifier: PyTorch folder, fp32 ONNX export, its data, its held-out accuracy."""
+
+    def __init__(self, torch_dir: Path, onnx_dir: Path, train, held_out, fp32_accuracy: float, train_seconds: float):
+        self.torch_dir, self.onnx_dir = torch_dir, onnx_dir
+        self.train, self.held_out = train, held_out  # datasets.Dataset with sentence, label
+        self.fp32_accuracy, self.train_seconds = fp32_accuracy, train_seconds
+
+
+def onnx_accuracy_on(model_dir: Path, split) -> float:
+    """Accuracy of an ONNX model folder on a labelled split (one thread: reproducible)."""
+    from sst2bench.systems import InferenceConfig, OrtSystem
+
+    predicted = OrtSystem(model_dir, InferenceConfig(batch_size=128, threads=1)).predict(list(split["sentence"]))
+    return sum(p.label == g for p, g in zip(predicted, split["label"])) / len(split)
+
+
+def build_signal_model(folder: Path, seed: int = 0, steps: int = 300) -> SignalModel:
+    """Train a 2-layer DistilBERT (dim 64) on the synthetic task for ``steps`` batches of 64, export it."""
+    import time
+
+    import datasets
+    import torch
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+
+    from sst2bench.export import export_onnx
+
+    torch_dir, onnx_dir = folder / "torch", folder / "onnx"
+    train_rows, held_rows = synthetic_sentiment(seed)
+    vocab = write_vocab(torch_dir)
+    tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_input_names=["input_ids", "attention_mask"])
+    id2label = {0: "NEGATIVE", 1: "POSITIVE"}
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size, dim=64, hidden_dim=128, n_layers=2, n_heads=4, max_position_embeddings=128,
+        id2label=id2label, label2id={v: k for k, v in id2label.items()},
+    )
+    threads = torch.get_num_threads()
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)  # two threads on a busy 2-core machine ran several times slower
+    model = DistilBertForSequenceClassification(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    encoded = tokenizer([s for s, _ in train_rows], padding=True, return_tensors="pt")
+    labels = torch.tensor([y for _, y in train_rows])
+    generator = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
+    model.train()
+    for _ in range(steps):
+        batch = torch.randint(0, len(train_rows), (64,), generator=generator)
+        loss = model(input_ids=encoded["input_ids"][batch], attention_mask=encoded["attention_mask"][batch], labels=labels[batch]).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    train_seconds = time.perf_counter() - started
+    torch.set_num_threads(threads)
+    model.eval().save_pretrained(torch_dir)
+    tokenizer.save_pretrained(torch_dir)
+    export_onnx(torch_dir, onnx_dir)
+
+    def as_dataset(rows):
+        return datasets.Dataset.from_dict({"sentence": [s for s, _ in rows], "label": [y for _, y in rows]})
+
+    train, held_out = as_dataset(train_rows), as_dataset(held_rows)
+    return SignalModel(torch_dir, onnx_dir, train, held_out, onnx_accuracy_on(onnx_dir, held_out), train_seconds)
+
+
+@pytest.fixture(scope="session")
+def signal_model(tmp_path_factory) -> SignalModel:
+    """Built once per session (about 10 s): see ``build_signal_model``."""
+    return build_signal_model(tmp_path_factory.mktemp("signal"))

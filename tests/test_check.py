@@ -3,58 +3,144 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sst2bench.check import interval_budget, run_check, write_baseline, write_junit
+from sst2bench.accuracy import PredictionRecord, save_predictions
+from sst2bench.check import isa_class, run_check, write_baseline, write_junit
 from sst2bench.cli import main
-from sst2bench.config import run_config_from_dict
+from sst2bench.config import load_run, run_config_from_dict
+
+from .conftest import REPO
+
+N = 200
 
 
-def system(correct, n=872, family="int8", width=0.04):
-    accuracy = correct / n
-    return {"correct": correct, "n": n, "accuracy": accuracy, "accuracy_ci95": [accuracy - width / 2, accuracy + width / 2], "family": family}
+def predictions(correct: int, flip: tuple[int, ...] = ()) -> list[int]:
+    """Predicted labels for gold = idx % 2: the first ``correct`` examples right, the rest wrong,
+    then the examples in ``flip`` turned the other way."""
+    labels = [i % 2 if i < correct else 1 - i % 2 for i in range(N)]
+    for i in flip:
+        labels[i] = 1 - labels[i]
+    return labels
+
+
+def write_run(cfg, systems: dict[str, tuple[str, list[int]]]) -> None:
+    """accuracy.json and one predictions JSONL per system, as the accuracy stage writes them."""
+    results = {}
+    for name, (family, labels) in systems.items():
+        records = [PredictionRecord(i, i % 2, label, 0.9, [0.1, 0.9]) for i, label in enumerate(labels)]
+        save_predictions(records, cfg.runs_dir / "predictions" / f"{name}.jsonl")
+        correct = sum(r.label == r.gold for r in records)
+        results[name] = {"family": family, "correct": correct, "n": N, "accuracy": correct / N, "predictions": f"{name}.jsonl"}
+    (cfg.runs_dir / "accuracy.json").write_text(json.dumps({"status": "done", "systems": results}))
 
 
 @pytest.fixture
-def run_dir(tmp_path, monkeypatch):
+def gate(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = run_config_from_dict({"run": "gate"})
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "gate.yaml").write_text("data: {source: tsv}\n")
+    cfg = load_run("gate")
     cfg.runs_dir.mkdir(parents=True)
     return cfg
 
 
-def write_accuracy(cfg, systems):
-    (cfg.runs_dir / "accuracy.json").write_text(json.dumps({"status": "done", "systems": systems}))
+def by_rule(results):
+    return {(r.rule.split()[0], r.system): r for r in results}
 
 
-def test_gate_passes_a_small_loss_and_fails_a_large_one(run_dir):
-    write_accuracy(run_dir, {"fp32-torch": system(790, family="fp32"), "good-int8": system(785), "bad-int8": system(760)})
-    results = {(r.rule.split()[0], r.system): r for r in run_check(run_dir, baseline_file=None)}
-    assert results[("keeps", "good-int8")].passed
-    assert not results[("keeps", "bad-int8")].passed
-    assert "below 99 %" in results[("keeps", "bad-int8")].why
-    assert not results[("no", "all")].passed  # no baseline yet: say how to make one
+def test_relative_floor_is_counted_in_whole_examples_with_the_rounding_printed(gate, monkeypatch):
+    # 0.99 × 180 = 178.2 → 179 examples needed
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180)), "keeps": ("int8", predictions(179)), "short": ("int8", predictions(178))})
+    results = by_rule(run_check(gate))
+    assert results[("keeps", "keeps")].passed
+    short = results[("keeps", "short")]
+    assert not short.passed and short.limit == "≥ 179"
+    assert "⌈0.99 × 180 = 178.20⌉ = 179; has 178, 1 short" in short.why
 
 
-def test_baseline_budget_comes_from_the_interval(run_dir, tmp_path):
-    fp32 = system(790, family="fp32", width=0.01)
-    write_accuracy(run_dir, {"fp32-torch": fp32, "int8": system(788, width=0.01)})
-    baseline = tmp_path / "baseline.json"
-    write_baseline(run_dir, baseline)
-    budget = interval_budget(system(788, width=0.01))
-    assert budget == round(0.005 * 872)
-    write_accuracy(run_dir, {"fp32-torch": fp32, "int8": system(788 - budget)})
-    assert all(r.passed for r in run_check(run_dir, str(baseline)))
-    write_accuracy(run_dir, {"fp32-torch": fp32, "int8": system(788 - budget - 1)})
-    failed = [r for r in run_check(run_dir, str(baseline)) if not r.passed]
-    assert [(r.rule, r.system) for r in failed] == [("no loss against baseline", "int8")]
-    assert f"lost {budget + 1} examples" in failed[0].why
+def test_a_missing_baseline_for_this_isa_class_is_a_named_failure_with_the_command(gate):
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180))})
+    (failure,) = [r for r in run_check(gate) if not r.passed]
+    assert isa_class() in failure.value and f"params/baselines/gate/{isa_class()}.json" in failure.why
+    assert "sst2bench check --run gate --update-baseline" in failure.why
 
 
-def test_junit_lists_every_rule_and_its_failures(run_dir, tmp_path):
-    write_accuracy(run_dir, {"fp32-torch": system(790, family="fp32"), "bad": system(700)})
-    results = run_check(run_dir, None)
+def test_isa_class_follows_the_int8_instructions():
+    flags = {"avx2": True, "avx512bw": True, "avx512_vnni": False, "avx_vnni": False, "amx_int8": False}
+    assert isa_class({"isa": flags}) == "avx512"
+    assert isa_class({"isa": {**flags, "avx512_vnni": True}}) == "avx512-vnni"
+    assert isa_class({"isa": {**flags, "avx512bw": False}}) == "avx2"
+    assert isa_class({"isa": {**flags, "avx512_vnni": True, "amx_int8": True}}) == "amx"
+
+
+def test_three_flipped_correct_predictions_fail_the_gate_naming_those_examples(gate, capsys):
+    # fp32 is weaker than int8 here, so only the baseline rule can fail.
+    systems = {"fp32-torch": ("fp32", predictions(170)), "int8": ("int8", predictions(180))}
+    write_run(gate, systems)
+    assert main(["check", "--run", "gate", "--update-baseline"]) == 0
+    assert main(["check", "--run", "gate"]) == 0
+
+    # Two newly wrong examples and one newly right: within the budget of 2, net -1, churn 3.
+    write_run(gate, {**systems, "int8": ("int8", predictions(180, flip=(3, 7, 190)))})
+    result = by_rule(run_check(gate))[("≤", "int8")]
+    assert result.passed and "net -1, churn 3" in result.why and "#3" in result.why and "#190" in result.why
+
+    # Three examples the baseline got right are now wrong and two others now right: net is only -1,
+    # but the gross count of newly wrong examples is over the budget.
+    write_run(gate, {**systems, "int8": ("int8", predictions(180, flip=(11, 42, 99, 185, 190)))})
+    capsys.readouterr()
+    assert main(["check", "--run", "gate"]) == 1
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1 and "int8" in failed[0] and "3 newly wrong" in failed[0]
+    assert "newly wrong: #11" in failed[0] and "#42" in failed[0] and "#99" in failed[0] and "net -1, churn 5" in failed[0]
+    assert out.rstrip().endswith("2 passed, 1 failed")  # int8's floor, fp32's churn; int8's churn
+
+
+def test_a_recipe_added_to_the_ci_run_without_a_baseline_fails_with_the_update_command(gate, monkeypatch):
+    ci = load_run(str(REPO / "params" / "ci.yaml"))
+    names = ["fp32-torch", "fp32-ort", *ci.quantize.recipes]
+    write_run(gate, {name: ("fp32" if name.startswith("fp32") else "int8", predictions(180)) for name in names})
+    assert main(["check", "--run", "gate", "--update-baseline"]) == 0
+
+    added = run_config_from_dict({"run": "gate", "data": {"source": "tsv"}, "quantize": {"recipes": [*ci.quantize.recipes, "ort-dynamic"]}})
+    write_run(added, {name: ("fp32" if name.startswith("fp32") else "int8", predictions(180)) for name in ["fp32-torch", "fp32-ort", *added.quantize.recipes]})
+    failed = [r for r in run_check(added) if not r.passed]
+    assert [(r.rule, r.system) for r in failed] == [("in the baseline", "ort-dynamic")]
+    assert "sst2bench check --run gate --update-baseline --systems ort-dynamic" in failed[0].why
+
+    assert main(["check", "--run", "gate", "--update-baseline", "--systems", "ort-dynamic"]) == 0
+    assert all(r.passed for r in run_check(added))
+
+
+def test_a_baseline_system_the_run_no_longer_produces_fails(gate):
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180)), "int8": ("int8", predictions(180))})
+    assert main(["check", "--run", "gate", "--update-baseline"]) == 0
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180))})
+    (failure,) = [r for r in run_check(gate) if not r.passed]
+    assert failure.system == "int8" and failure.value == "not produced"
+
+
+def test_the_speed_rule_fails_a_system_without_a_ratio_instead_of_skipping_it(gate):
+    cfg = run_config_from_dict({"run": "gate", "data": {"source": "tsv"}, "check": {"min_speedup": 1.5}})
+    write_run(cfg, {"fp32-torch": ("fp32", predictions(180)), "fast": ("int8", predictions(180)), "unmeasured": ("int8", predictions(180))})
+    (cfg.runs_dir / "latency.json").write_text(json.dumps({"speedup_vs_fp32_ort": {"fp32-torch": 0.5, "fast": 2.0}}))
+    results = {r.system: r for r in run_check(cfg) if r.rule.startswith("int8 ≥")}
+    assert results["fast"].passed and not results["unmeasured"].passed and results["unmeasured"].value == "not measured"
+
+
+def test_bad_check_params_stop_at_load_naming_the_key():
+    from sst2bench.errors import UserError
+
+    with pytest.raises(UserError, match=r"check.*max_newly_wrong"):
+        run_config_from_dict({"run": "x", "check": {"max_newly_wrong": -1}})
+
+
+def test_junit_lists_every_rule_and_its_failures(gate, tmp_path):
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180)), "bad": ("int8", predictions(150))})
+    results = run_check(gate)
     write_junit(results, tmp_path / "junit.xml", "gate")
     suite = ET.parse(tmp_path / "junit.xml").getroot()
-    assert suite.get("tests") == str(len(results)) and suite.get("failures") == "2"
+    assert suite.get("tests") == str(len(results)) and suite.get("failures") == "2"  # the floor and the missing baseline
     assert len(suite.findall("testcase/failure")) == 2
 
 
@@ -75,8 +161,6 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
         "inference: {batch_size: 1, threads: 2}\n"
         "check: {min_relative_accuracy: 0.90}\n"  # a short fine-tune's int8 may lose a little; a broken one loses a lot
     )
-    from sst2bench.config import load_run
-
     cfg = load_run("gate")
     stage_model(cfg, progress=False)
     stage_quantize(cfg, progress=False)
@@ -94,5 +178,5 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     capsys.readouterr()
     assert main(["check", "--run", "gate"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL keeps ≥ 90 % of fp32 accuracy" in out and "ort-dynamic-pc" in out
-    assert "FAIL no loss against baseline" in out
+    assert "FAIL keeps ≥ 90 % of fp32's correct count" in out and "ort-dynamic-pc" in out
+    assert "FAIL ≤ 2 examples newly wrong vs baseline" in out

@@ -1,5 +1,6 @@
 """The papermill pipeline end to end on a tiny local model: stages, cache, report, browser check."""
 
+import os
 import shutil
 import subprocess
 
@@ -31,8 +32,11 @@ def workspace(tmp_path, monkeypatch, tiny_model_dir, sst2_dir, offline_hub):
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "tiny.yaml").write_text(TINY_RUN.format(model=tiny_model_dir, iterations=3))
     (tmp_path / "params" / "hub.yaml").write_text(HUB_RUN)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
+    # The user types a relative SST2_DATA_DIR in a folder of the checkout other than its root,
+    # as README's `export SST2_DATA_DIR=../shared/data/sst2` is typed: the pipeline must still find it.
+    typed_in = tmp_path / "notebooks"
+    monkeypatch.chdir(typed_in)
+    monkeypatch.setenv("SST2_DATA_DIR", os.path.relpath(sst2_dir, typed_in))
     return tmp_path
 
 
@@ -42,7 +46,9 @@ def test_pipeline_caches_reruns_what_changed_and_reports(workspace):
     assert {name: s["status"] for name, s in first.items()} == {
         "model": "done", "quantize": "done", "accuracy": "done", "latency": "done", "cloudflare": "skipped", "report": "done",
     }
-    assert len(lines) == 6 and all(line.startswith("[tiny]") and line.endswith(" s") for line in lines)
+    timings = [line for line in lines if line.endswith(" s")]
+    assert len(timings) == 6 and all(line.startswith("[tiny]") for line in lines)
+    assert len(lines) == 12  # each stage says when it starts, so its streamed progress has a name
     assert (workspace / "runs" / "tiny" / "notebooks" / "30-accuracy.ipynb").is_file()
 
     second = run_stages("tiny", echo=lambda line: None)
@@ -94,3 +100,46 @@ def test_a_skipped_stage_reruns_once_its_prerequisite_appears(monkeypatch, tmp_p
     assert stage_key(cloudflare, cfg, REPO, "code") == without
     (tmp_path / ".env").write_text("CLOUDFLARE_ACCOUNT_ID=a\nCLOUDFLARE_API_TOKEN=b\n")
     assert stage_key(cloudflare, cfg, REPO, "code") != without
+
+
+RESUME_RUN = """
+model: {{kind: local, path: "{model}"}}
+data: {{eval_limit: 12}}
+quantize: {{recipes: []}}
+inference: {{batch_size: 1, threads: 1}}
+latency: {{batch_sizes: [1], paddings: [dynamic], threads: [1], samples: 2, warmup: 0, iterations: 2, duration_s: 1.0}}
+cloudflare: {{enabled: true, requests_per_minute: 2000, concurrency: 1}}
+"""
+
+
+def test_a_cloudflare_stage_stopped_by_the_daily_limit_resumes_on_the_next_report(workspace, tiny_model_dir, httpserver, monkeypatch):
+    from .test_cloudflare import ACCOUNT, OK, TOKEN, error, scripted
+
+    quota = {"left": 5}
+
+    def daily_allocation(request):
+        if quota["left"] == 0:
+            return error(3036)
+        quota["left"] -= 1
+        return OK
+
+    seen = scripted(httpserver, [daily_allocation])
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", httpserver.url_for("/client/v4"))
+    (workspace / "params" / "resume.yaml").write_text(RESUME_RUN.format(model=tiny_model_dir))
+
+    first = run_stages("resume", echo=lambda line: None)
+    assert first["cloudflare"]["status"] == "partial"
+    assert len(seen) == 6  # five answered, the sixth refused with 3036
+    quota["left"] = 100  # the next day
+
+    second = run_stages("resume", echo=lambda line: None)
+    assert second["cloudflare"]["status"] == "done"
+    assert {second[name]["status"] for name in ("model", "quantize", "accuracy", "latency")} == {"cached"}, second
+    resent = [body["text"] for body in seen[6:]]
+    answered_before = {body["text"] for body in seen[:5]}
+    assert len(resent) == 12 - 5 and not answered_before & set(resent)  # only what was missing
+
+    third = run_stages("resume", echo=lambda line: None)
+    assert third["cloudflare"]["status"] == "cached" and len(seen) == 6 + 7

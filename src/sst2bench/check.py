@@ -1,23 +1,40 @@
-"""The accuracy gate for CI: a run's results against its committed baseline and the params' rules.
+"""The accuracy gate for CI: a run's per-example predictions against its committed baseline.
 
-Rules: every int8 system keeps at least 99 % of fp32's accuracy (Intel's and MLPerf's criterion);
-no system loses more examples against its baseline than the 95 % bootstrap interval allows (or a
-configured number); optionally, int8 stays at least N times faster than fp32 (ratios only).
+Predictions on a fixed split are deterministic for one CPU class, so the gate compares paired,
+per-example evidence rather than intervals:
+
+(a) every int8 system keeps at least the run's relative floor (``check.min_relative_accuracy``,
+    Intel's and MLPerf's 99 %) of fp32's correct count, in whole examples;
+(b) against the baseline of this CPU's ISA class, the number of examples a system now gets wrong
+    that it got right there (gross, not net) stays within ``check.max_newly_wrong``;
+(c) every system the run produces is in the baseline, and every baseline system was produced;
+(d) optionally, int8 stays ``check.min_speedup`` times faster than fp32 ONNX Runtime.
+
+No rule skips a system silently: anything it cannot judge is a failure that says what to run.
+Baselines live in ``params/baselines/<run>/<isa class>.json``, one per class of int8 instructions,
+because int8 arithmetic (and so a prediction near the boundary) can differ between them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .accuracy import load_predictions
 from .config import RunConfig
-from .errors import UserError
-from .provenance import git_commit
+from .errors import MissingPrerequisite, UserError
+from .provenance import cpu_info, git_commit, package_versions
 
 BASELINES_DIR = Path("params") / "baselines"
+BASELINE_SCHEMA = 2
 FP32 = "fp32-torch"
+# Libraries whose kernels decide the predictions; a baseline records them.
+RUNTIME_PACKAGES = ("torch", "onnxruntime", "onnx", "neural-compressor", "optimum", "transformers", "tokenizers")
+# Examples named in a failure before "and N more".
+NAMED_EXAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -30,104 +47,207 @@ class RuleResult:
     why: str
 
 
-def _results(cfg: RunConfig) -> dict:
+def isa_class(cpu: dict | None = None) -> str:
+    """The class of int8 instructions ONNX Runtime and PyTorch dispatch to on this CPU.
+
+    AMX, AVX-512 VNNI, AVX-VNNI, AVX-512 without VNNI and AVX2 each run different integer kernels;
+    within a class, predictions reproduce exactly.
+    """
+    flags = (cpu or cpu_info())["isa"]
+    for flag, name in (("amx_int8", "amx"), ("avx512_vnni", "avx512-vnni"), ("avx_vnni", "avx-vnni"), ("avx512bw", "avx512"), ("avx2", "avx2")):
+        if flags.get(flag):
+            return name
+    return "generic"
+
+
+def baseline_path(cfg: RunConfig, override: str | None = None, isa: str | None = None) -> Path:
+    return Path(override) if override else BASELINES_DIR / cfg.run / f"{isa or isa_class()}.json"
+
+
+def update_command(cfg: RunConfig, systems: list[str] | None = None) -> str:
+    names = f" --systems {' '.join(systems)}" if systems else ""
+    return f"sst2bench check --run {cfg.run} --update-baseline{names}"
+
+
+def run_predictions(cfg: RunConfig) -> dict[str, dict]:
+    """Every scored system of the run: family, count and per-example predictions by idx."""
     path = cfg.runs_dir / "accuracy.json"
     if not path.is_file():
         raise UserError(f"{path} is missing: run `make report RUN={cfg.run}` (or `sst2bench quantize --run {cfg.run}`) first")
     accuracy = json.loads(path.read_text())
     if accuracy.get("status") != "done":
         raise UserError(f"run {cfg.run!r} has no accuracy results: {accuracy.get('reason')}")
-    return accuracy
-
-
-def interval_budget(system: dict) -> int:
-    """Examples the 95 % bootstrap interval spans on either side: losing more is not noise."""
-    low, high = system["accuracy_ci95"]
-    return max(1, round((high - low) / 2 * system["n"]))
+    systems = {}
+    for name, result in accuracy["systems"].items():
+        records = load_predictions(cfg.runs_dir / "predictions" / result["predictions"])
+        systems[name] = {
+            "family": result["family"],
+            "correct": result["correct"],
+            "n": result["n"],
+            "predicted": {r.idx: r.label for r in records},
+            "gold": {r.idx: r.gold for r in records},
+        }
+    return systems
 
 
 def relative_accuracy_rule(systems: dict, minimum: float) -> list[RuleResult]:
+    """(a) int8 keeps ⌈minimum × fp32 correct⌉ examples; the rounding is printed."""
+    rule = f"keeps ≥ {100 * minimum:g} % of fp32's correct count"
     fp32 = systems.get(FP32)
     if fp32 is None:
-        raise UserError(f"no {FP32} system in the results: the relative-accuracy rule needs the fp32 baseline")
+        return [RuleResult(rule, "all", "no fp32", FP32, False, f"no {FP32} system in the results: the floor is relative to it")]
+    exact = minimum * fp32["correct"]
+    needed = math.ceil(round(exact, 9))
     out = []
     for name, r in systems.items():
         if r["family"] != "int8":
             continue
-        ratio = r["correct"] / fp32["correct"]
-        passed = ratio >= minimum
-        why = f"{r['correct']}/{r['n']} vs fp32 {fp32['correct']}/{fp32['n']}" + ("" if passed else f": keeps {100 * ratio:.2f} % of fp32, below {100 * minimum:g} %")
-        out.append(RuleResult("keeps ≥ {:g} % of fp32 accuracy".format(100 * minimum), name, f"{100 * ratio:.2f} %", f"≥ {100 * minimum:g} %", passed, why))
+        passed = r["correct"] >= needed
+        why = f"needs ⌈{minimum:g} × {fp32['correct']} = {exact:.2f}⌉ = {needed}; has {r['correct']}" + ("" if passed else f", {needed - r['correct']} short")
+        out.append(RuleResult(rule, name, f"{r['correct']}/{r['n']}", f"≥ {needed}", passed, why))
     return out
 
 
-def baseline_rule(systems: dict, baseline: dict, max_lost: int) -> list[RuleResult]:
+def _named(indices: list[int], sentences: dict[int, str]) -> str:
+    shown = [f"#{i}" + (f" {sentences[i].strip()[:60]!r}" if i in sentences else "") for i in indices[:NAMED_EXAMPLES]]
+    more = f" and {len(indices) - NAMED_EXAMPLES} more" if len(indices) > NAMED_EXAMPLES else ""
+    return "; ".join(shown) + more
+
+
+def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[int, str]) -> list[RuleResult]:
+    """(b) and (c): per system, examples newly wrong (gross) within budget; systems match the baseline."""
+    budget = cfg.check.max_newly_wrong
+    rule = f"≤ {budget} examples newly wrong vs baseline"
+    gold = {int(i): int(g) for i, g in zip(baseline["idx"], baseline["gold"])}
     out = []
-    for name, base in baseline["systems"].items():
-        current = systems.get(name)
-        budget = max_lost if max_lost >= 0 else interval_budget(base)
-        if current is None:
-            out.append(RuleResult("no loss against baseline", name, "missing", f"≤ {budget} lost", False, "in the baseline but not in this run's results"))
+    for name, current in systems.items():
+        base = baseline["systems"].get(name)
+        if base is None:
+            out.append(RuleResult("in the baseline", name, "missing", "present", False,
+                                  f"the run produces {name} but the baseline has no predictions for it; add them with `{update_command(cfg, [name])}`"))
             continue
-        if current["n"] != base["n"]:
-            out.append(RuleResult("no loss against baseline", name, f"n={current['n']}", f"n={base['n']}", False, "scored on a different number of examples than the baseline"))
+        before = {int(i): int(p) for i, p in zip(baseline["idx"], base["predicted"])}
+        if set(before) != set(current["predicted"]):
+            out.append(RuleResult(rule, name, f"n={current['n']}", f"n={len(before)}", False,
+                                  f"scored on other examples than the baseline ({current['n']} vs {len(before)}); rewrite it with `{update_command(cfg)}` if that is intended"))
             continue
-        lost = base["correct"] - current["correct"]
-        passed = lost <= budget
-        why = f"{current['correct']}/{current['n']} now, {base['correct']}/{base['n']} in the baseline" + ("" if passed else f": lost {lost} examples, more than the {budget} allowed")
-        out.append(RuleResult("no loss against baseline", name, f"{-lost:+d} examples", f"≥ -{budget}", passed, why))
+        newly_wrong = sorted(i for i, p in current["predicted"].items() if p != gold[i] and before[i] == gold[i])
+        newly_right = sorted(i for i, p in current["predicted"].items() if p == gold[i] and before[i] != gold[i])
+        passed = len(newly_wrong) <= budget
+        why = f"{current['correct']}/{current['n']} now, {base['correct']} in the baseline: net {len(newly_right) - len(newly_wrong):+d}, churn {len(newly_wrong) + len(newly_right)}"
+        if newly_wrong:
+            why += f"; newly wrong: {_named(newly_wrong, sentences)}"
+        if newly_right:
+            why += f"; newly right: {_named(newly_right, sentences)}"
+        out.append(RuleResult(rule, name, f"{len(newly_wrong)} newly wrong", f"≤ {budget}", passed, why))
+    for name in baseline["systems"]:
+        if name not in systems:
+            out.append(RuleResult("in the baseline", name, "not produced", "produced", False,
+                                  f"the baseline has {name} but this run did not produce it; if it was removed on purpose, rewrite the baseline with `{update_command(cfg)}`"))
     return out
 
 
 def speed_rule(cfg: RunConfig, systems: dict, minimum: float) -> list[RuleResult]:
+    """(d) int8 / fp32 ONNX Runtime p50 ratio at batch 1, 1 thread; a system without one fails."""
+    rule = f"int8 ≥ {minimum:g}x fp32-ort speed"
     path = cfg.runs_dir / "latency.json"
     latency = json.loads(path.read_text()) if path.is_file() else {}
     ratios = latency.get("speedup_vs_fp32_ort", {})
-    if not ratios:
-        return [RuleResult(f"int8 ≥ {minimum:g}x fp32-ort speed", "all", "not measured", f"≥ {minimum:g}x", False, f"{path} has no batch-1 ratios")]
-    return [
-        RuleResult(f"int8 ≥ {minimum:g}x fp32-ort speed", name, f"{ratios[name]:.2f}x", f"≥ {minimum:g}x", ratios[name] >= minimum, "p50 ratio at batch 1, 1 thread, one sweep")
-        for name, r in systems.items()
-        if r["family"] == "int8" and name in ratios
-    ]
+    out = []
+    for name, r in systems.items():
+        if r["family"] != "int8":
+            continue
+        if name not in ratios:
+            out.append(RuleResult(rule, name, "not measured", f"≥ {minimum:g}x", False, f"{path} has no batch-1 ratio for {name}: run the latency stage"))
+            continue
+        out.append(RuleResult(rule, name, f"{ratios[name]:.2f}x", f"≥ {minimum:g}x", ratios[name] >= minimum, "p50 ratio at batch 1, 1 thread, one sweep"))
+    return out
 
 
-def baseline_path(cfg: RunConfig, override: str | None = None) -> Path:
-    return Path(override) if override else BASELINES_DIR / f"{cfg.run}.json"
+def eval_sentences(cfg: RunConfig) -> dict[int, str]:
+    """The eval split's sentences by idx, to name examples; empty when the data is not here."""
+    from .stages import eval_split, load_data
+
+    try:
+        data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+    except MissingPrerequisite:
+        return {}
+    split = eval_split(cfg, data)
+    return dict(zip(split["idx"], split["sentence"]))
 
 
-def write_baseline(cfg: RunConfig, path: Path) -> dict:
-    systems = _results(cfg)["systems"]
+def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) -> dict:
+    """The run's predictions as the baseline of this CPU's ISA class; ``only`` merges just those systems."""
+    systems = run_predictions(cfg)
+    unknown = sorted(set(only or ()) - set(systems))
+    if unknown:
+        raise UserError(f"--systems {' '.join(unknown)}: not in this run's results ({', '.join(systems)})")
+    cpu = cpu_info()
+    idx = sorted(next(iter(systems.values()))["predicted"])
+    gold = next(iter(systems.values()))["gold"]
+    chosen = {name: systems[name] for name in (only or systems)}
+    # Labels as one string of digits in idx order: compact, and a diff shows which examples moved.
+    entries = {name: {"family": r["family"], "correct": r["correct"], "n": r["n"], "predicted": "".join(str(r["predicted"][i]) for i in idx)} for name, r in chosen.items()}
+    if only:
+        if not path.is_file():
+            raise UserError(f"{path} does not exist yet: write the whole baseline first with `{update_command(cfg)}`")
+        existing = json.loads(path.read_text())
+        if existing["idx"] != idx:
+            raise UserError(f"{path} was made on other examples; rewrite it whole with `{update_command(cfg)}`")
+        entries = {**existing["systems"], **entries}
     baseline = {
+        "schema": BASELINE_SCHEMA,
         "run": cfg.run,
+        "isa_class": isa_class(cpu),
+        "cpu": cpu,
+        "runtime": package_versions(RUNTIME_PACKAGES),
         "git_commit": git_commit(),
-        "systems": {name: {"correct": r["correct"], "n": r["n"], "accuracy": r["accuracy"], "accuracy_ci95": r["accuracy_ci95"]} for name, r in systems.items()},
+        "split": cfg.data.eval_split,
+        "idx": idx,
+        "gold": "".join(str(gold[i]) for i in idx),
+        "systems": entries,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(baseline, indent=2) + "\n")
+    path.write_text(json.dumps(baseline, indent=1) + "\n")
     return baseline
 
 
+def load_baseline(path: Path) -> dict:
+    baseline = json.loads(path.read_text())
+    if baseline.get("schema") != BASELINE_SCHEMA:
+        raise UserError(f"{path} is a baseline of schema {baseline.get('schema')}, this gate reads schema {BASELINE_SCHEMA}: rewrite it with --update-baseline")
+    return baseline
+
+
+def runtime_note(baseline: dict) -> str | None:
+    """Which runtime libraries differ from the baseline's, as a line for the log (not a rule)."""
+    now = package_versions(RUNTIME_PACKAGES)
+    changed = [f"{name} {baseline['runtime'].get(name)} → {version}" for name, version in now.items() if baseline["runtime"].get(name) != version]
+    return f"runtime differs from the baseline's: {', '.join(changed)}" if changed else None
+
+
 def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResult]:
-    systems = _results(cfg)["systems"]
+    systems = run_predictions(cfg)
     results = relative_accuracy_rule(systems, cfg.check.min_relative_accuracy)
     path = baseline_path(cfg, baseline_file)
     if path.is_file():
-        results += baseline_rule(systems, json.loads(path.read_text()), cfg.check.max_lost_examples)
+        results += churn_rule(cfg, systems, load_baseline(path), eval_sentences(cfg))
     elif baseline_file:
         raise UserError(f"baseline {path} does not exist")
     else:
-        results.append(RuleResult("no loss against baseline", "all", "no baseline", str(path), False, f"{path} does not exist; create it with `sst2bench check --run {cfg.run} --update-baseline`"))
+        isa = isa_class()
+        results.append(RuleResult("baseline for this ISA class", "all", f"no {isa} baseline", str(path), False,
+                                  f"{path} does not exist: this CPU's int8 class is {isa}; write it on such a machine with `{update_command(cfg)}` and commit it"))
     if cfg.check.min_speedup > 0:
         results += speed_rule(cfg, systems, cfg.check.min_speedup)
     return results
 
 
 def format_table(results: list[RuleResult]) -> str:
-    header = f"{'':4} {'rule':<34} {'system':<28} {'value':>14} {'limit':>10}  why"
+    header = f"{'':4} {'rule':<40} {'system':<26} {'value':>18} {'limit':>8}  why"
     lines = [header, "-" * len(header)]
     for r in results:
-        lines.append(f"{'PASS' if r.passed else 'FAIL':4} {r.rule:<34} {r.system:<28} {r.value:>14} {r.limit:>10}  {r.why}")
+        lines.append(f"{'PASS' if r.passed else 'FAIL':4} {r.rule:<40} {r.system:<26} {r.value:>18} {r.limit:>8}  {r.why}")
     failed = sum(not r.passed for r in results)
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)

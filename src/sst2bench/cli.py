@@ -103,20 +103,27 @@ def cmd_report(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import baseline_path, format_table, run_check, write_baseline, write_junit
+    from .check import baseline_path, format_table, isa_class, load_baseline, run_check, runtime_note, write_baseline, write_junit
     from .config import load_run
+    from .provenance import cpu_info
 
     cfg = load_run(args.run)
     if args.update_baseline:
         path = baseline_path(cfg, args.baseline)
-        baseline = write_baseline(cfg, path)
-        print(f"wrote baseline {path} ({len(baseline['systems'])} systems); commit it to make it the gate")
+        baseline = write_baseline(cfg, path, only=args.systems)
+        print(f"wrote baseline {path} ({baseline['isa_class']}, {len(baseline['systems'])} systems); commit it to make it the gate")
         return 0
+    if args.systems:
+        raise UserError("--systems goes with --update-baseline")
+    path = baseline_path(cfg, args.baseline)
+    print(f"run {cfg.run} on {cpu_info()['model']}, int8 class {isa_class()}; baseline {path}")
+    if path.is_file() and (note := runtime_note(load_baseline(path))):
+        print(note)
     results = run_check(cfg, args.baseline)
-    print(format_table(results))
     junit = Path(args.junit or cfg.runs_dir / "check-junit.xml")
     write_junit(results, junit, cfg.run)
     print(f"JUnit XML: {junit}")
+    print(format_table(results))  # its last line counts the rules passed and failed
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -204,9 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="the accuracy gate: a run's results against its baseline and rules")
     check.add_argument("--run", required=True, help="a run in params/ or a YAML path")
-    check.add_argument("--baseline", help="baseline JSON (default params/baselines/RUN.json)")
+    check.add_argument("--baseline", help="baseline JSON (default params/baselines/RUN/ISA_CLASS.json, this CPU's int8 class)")
     check.add_argument("--junit", help="where to write JUnit XML (default runs/RUN/check-junit.xml)")
-    check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline")
+    check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline of this CPU's ISA class")
+    check.add_argument("--systems", nargs="+", help="with --update-baseline: add or replace only these systems")
     check.set_defaults(func=cmd_check)
 
     cloudflare = commands.add_parser("cloudflare", help="classify the eval split with Cloudflare Workers AI (cached replies)")
@@ -225,8 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options that name a file or folder the user typed; resolved against their directory at start.
+PATH_OPTIONS = ("data_dir", "output", "baseline", "junit")
+
+
+def anchor_arguments(args) -> None:
+    """Resolve typed paths (and ``SST2_DATA_DIR``) once, before anything changes directory."""
+    from .paths import anchor_user_paths, user_path
+
+    anchor_user_paths()
+    for name in PATH_OPTIONS:
+        if getattr(args, name, None):
+            setattr(args, name, str(user_path(getattr(args, name))))
+    model = getattr(args, "model", None)
+    if model and Path(model).expanduser().exists():  # a local folder; otherwise a Hub id
+        args.model = str(user_path(model))
+    run = getattr(args, "run", None)
+    if run and Path(run).suffix in (".yaml", ".yml"):
+        args.run = str(user_path(run))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    anchor_arguments(args)
     try:
         return args.func(args)
     except UserError as error:

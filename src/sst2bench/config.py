@@ -50,6 +50,8 @@ class ReferenceConfig:
 @dataclass
 class DataConfig:
     source: str = "auto"
+    # The Hub dataset's revision (a commit sha, or a branch) when SST-2 comes from the Hub.
+    revision: str = "main"
     eval_split: str = "validation"
     # Score only the first N examples (0 = all); for quick runs.
     eval_limit: int = 0
@@ -113,16 +115,30 @@ class CloudflareConfig:
     # Examples sent (0 = all of the eval split).
     limit: int = 0
 
+    def __post_init__(self):
+        from .cloudflare.client import ClientConfig
+
+        ClientConfig(base_url=self.base_url, model=self.model, requests_per_minute=self.requests_per_minute, concurrency=self.concurrency)
+        if self.limit < 0:
+            raise UserError("cloudflare.limit must be 0 (all) or positive")
+
 
 @dataclass
 class CheckConfig:
-    """Rules of ``sst2bench check``: Intel's and MLPerf's 99 %, and a budget of lost examples."""
+    """Rules of ``sst2bench check`` (see check.py): a relative floor and a budget of newly wrong examples."""
 
+    # Each int8 system keeps at least this share of fp32's correct count (Intel's and MLPerf's 99 %).
     min_relative_accuracy: float = 0.99
-    # Examples a system may lose against its baseline; -1 = what the 95 % bootstrap interval allows.
-    max_lost_examples: int = -1
+    # Examples a system may get wrong that it got right in the baseline (gross, not net).
+    max_newly_wrong: int = 2
     # Optional floor on int8/fp32 speed ratio at batch 1 (ratios only); 0 = no latency rule.
     min_speedup: float = 0.0
+
+    def __post_init__(self):
+        if not 0 < self.min_relative_accuracy <= 1:
+            raise UserError("check.min_relative_accuracy must be in (0, 1]")
+        if self.max_newly_wrong < 0 or self.min_speedup < 0:
+            raise UserError("check.max_newly_wrong and check.min_speedup must not be negative")
 
 
 @dataclass
@@ -170,7 +186,7 @@ def _build(cls, values, where: str):
         kwargs[name] = _build(kind, value, f"{where}.{name}") if kind else value
     try:
         return cls(**kwargs)
-    except TypeError as error:
+    except (TypeError, UserError) as error:
         raise UserError(f"{where}: {error}") from error
 
 

@@ -24,6 +24,8 @@ def predict_all(system: System, texts: list[str], progress: bool = True, desc: s
             chunk = texts[start : start + CHUNK]
             out += system.predict(chunk)
             bar.update(len(chunk))
+            if getattr(system, "usage", None) is not None:  # a remote endpoint: requests sent / cached
+                bar.set_postfix_str(str(system.usage))
     return out
 
 

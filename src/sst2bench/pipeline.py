@@ -17,9 +17,12 @@ from pathlib import Path
 
 from .config import RunConfig, load_run
 from .errors import UserError
+from .paths import anchor_user_paths
 
 KERNEL = "sst2bench"
 DEFAULT_RUNS = ("distilbert", "standin")
+# A stage that stopped part-way (401, Cloudflare's 3036 daily limit) is run again next time.
+UNFINISHED = ("failed", "partial")
 
 
 @dataclass(frozen=True)
@@ -95,14 +98,21 @@ def stage_key(stage: Stage, cfg: RunConfig, root: Path, code: str) -> str:
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
+    """Execute with papermill, streaming the kernel's stderr (the stages' tqdm bars: fine-tune steps
+    with loss and ETA, recipes, INC trials, latency settings, requests) to this terminal as it comes."""
+    import sys
+
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=KERNEL, cwd=str(cwd), progress_bar=True)
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, kernel_name=KERNEL, cwd=str(cwd), progress_bar=False, stderr_file=sys.stderr
+    )
 
 
 def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -> dict:
     """Run every stage of ``run`` that is out of date; return each stage's status and seconds."""
+    anchor_user_paths()
     root = repo_root()
     os.chdir(root)
     cfg = load_run(run)
@@ -119,12 +129,16 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
         if not force and key_file.is_file() and key_file.read_text() == key and executed.is_file():
             status = "cached"
         else:
+            echo(f"[{run}] {stage.notebook:<14} running")
             try:
                 execute_notebook(root / "notebooks" / f"{stage.notebook}.ipynb", executed, {"run": run, "quick": quick}, root)
             except Exception as error:  # papermill wraps the cell's exception; keep the notebook for reading
                 raise UserError(f"run {run!r}, stage {stage.name!r} failed: {str(error).strip().splitlines()[-1]} (see {executed})") from error
-            key_file.write_text(key)
             status = json.loads(output_json.read_text()).get("status", "done") if output_json.is_file() else "done"
+            if status in UNFINISHED:
+                key_file.unlink(missing_ok=True)  # never a cache hit: the next run resumes it
+            else:
+                key_file.write_text(key)
         seconds = time.perf_counter() - started
         summary[stage.name] = {"status": status, "seconds": round(seconds, 1)}
         echo(f"[{run}] {stage.notebook:<14} {status:<8} {seconds:7.1f} s")
@@ -178,6 +192,7 @@ def write_index(statuses: dict[str, dict]) -> Path:
 
 def report(runs=DEFAULT_RUNS, force: bool = False, quick: bool = False, echo=print) -> dict:
     """Run each run's stages and build its report; a run whose prerequisites are missing is skipped with why."""
+    anchor_user_paths()
     root = repo_root()
     os.chdir(root)
     statuses = {}

@@ -35,6 +35,10 @@ class Usage:
     cached: int = 0
     retries: int = 0
 
+    def __str__(self) -> str:
+        """The progress bar's note: what this run sent and took from the cache so far."""
+        return f"sent {self.sent}, cached {self.cached}, retries {self.retries}"
+
 
 class CloudflareSystem:
     name = NAME

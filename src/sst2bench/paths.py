@@ -1,0 +1,30 @@
+"""Paths a user types are resolved once, at start, against the directory they typed them in.
+
+The pipeline later works from the project root (and papermill kernels start there), so a relative
+``SST2_DATA_DIR=../shared/data/sst2`` or ``--data-dir data`` would otherwise be read against
+whatever the working directory is by then.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Environment variables that name a folder on the user's machine.
+USER_PATH_VARIABLES = ("SST2_DATA_DIR",)
+
+
+def user_path(value: str | os.PathLike | None) -> Path | None:
+    """``value`` as an absolute path against the current directory (``~`` expanded); None stays None."""
+    if value is None or str(value) == "":
+        return None
+    return Path(os.path.abspath(Path(value).expanduser()))
+
+
+def anchor_user_paths(environ=os.environ) -> None:
+    """Make every path-valued environment variable absolute, so later ``chdir``s and child processes
+    (papermill kernels, latency workers) read the folder the user meant. Idempotent."""
+    for name in USER_PATH_VARIABLES:
+        resolved = user_path(environ.get(name))
+        if resolved is not None:
+            environ[name] = str(resolved)
