@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,12 @@ def test_evaluate_prints_and_writes_the_same_accuracy(tiny_model_dir, sst2_dir, 
     assert len(lines) == 40 and json.loads(lines[0])["idx"] == 0
     provenance = result["provenance"]
     assert provenance["packages"]["torch"].startswith("2.13.0")
-    assert "avx2" in provenance["cpu"]["isa"] and provenance["params"]["limit"] == 40
+    assert provenance["params"]["limit"] == 40
+    # The recorded ISA flags are what this CPU reports, flag by flag (not merely present as keys).
+    cpu_flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    isa = provenance["cpu"]["isa"]
+    assert {"avx2", "avx512f", "avx512_vnni"} <= set(isa)
+    assert isa == {flag: flag in cpu_flags for flag in isa}
 
 
 @pytest.mark.parametrize(

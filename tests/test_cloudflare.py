@@ -144,14 +144,18 @@ def test_limiter_holds_the_configured_rate(httpserver):
     assert len(httpserver.log) == 6
 
 
-def test_cost_estimate_counts_tokens(tiny_model_dir):
+def test_cost_estimate_matches_the_published_price_worked_by_hand(tiny_model_dir):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    cost = estimate_cost(["good film .", "dull"], tokenizer)
-    tokens = sum(len(tokenizer(t)["input_ids"]) for t in ["good film .", "dull"])
-    assert cost["input_tokens"] == tokens and cost["dollars"] == pytest.approx(tokens * 0.026 / 1e6, abs=1e-6)
-    assert cost["neurons"] == pytest.approx(cost["dollars"] / 0.011 * 1000, rel=1e-3)
+    # Worked by hand from Cloudflare's published numbers, not from the module's constants:
+    # "good film ." is [CLS] good film . [SEP] = 5 input tokens; 100,000 requests = 500,000 tokens.
+    # $0.026 per million input tokens -> 0.5 * 0.026 = $0.013.
+    # $0.011 per 1,000 neurons -> 0.013 / 0.011 * 1000 = 1,181.8 neurons,
+    # 1,181.8 / 10,000 free neurons a day = 0.1182 of a day's free allocation.
+    cost = estimate_cost(["good film ."] * 100_000, tokenizer)
+    assert cost == {"requests": 100_000, "input_tokens": 500_000, "dollars": 0.013, "neurons": 1181.8, "share_of_daily_free_neurons": 0.1182}
+    assert estimate_cost([], tokenizer)["dollars"] == 0
 
 
 def test_credentials_come_from_env_or_dotenv_and_never_print(tmp_path, monkeypatch):

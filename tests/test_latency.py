@@ -44,13 +44,30 @@ def test_samples_are_seeded_and_bounded():
 def test_worker_measures_in_its_own_process_with_threads_set(tiny_model_dir):
     job = {
         "spec": {"name": "tiny", "kind": "torch", "path": str(tiny_model_dir), "family": "fp32"},
-        "threads": 1, "batch_sizes": [1, 2], "paddings": ["dynamic", "max_length"], "max_length": 16,
+        "threads": 2, "batch_sizes": [1, 2], "paddings": ["dynamic", "max_length"], "max_length": 16,
         "texts": ["good film .", "dull mess", "fun !"], "warmup": 1, "iterations": 3, "duration_s": 5.0,
     }
     results = []
     run_worker(job, results.append)
     assert [(r["batch_size"], r["padding"]) for r in results] == [(1, "dynamic"), (2, "dynamic"), (1, "max_length"), (2, "max_length")]
     assert all(r["count"] == 3 and r["p50_ms"] > 0 and r["peak_rss_mib"] > 50 and len(r["durations_ms"]) == 3 for r in results)
+    # The worker process itself reports what it ran with: the environment run_worker set and the
+    # intra-op pool torch really used (this process's own setting is not what is checked).
+    expected = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "torch_intra_op": 2}
+    assert all(r["thread_settings"] == expected for r in results), results[0]["thread_settings"]
+
+
+def test_onnx_worker_runs_with_the_requested_intra_op_threads(signal_model):
+    job = {
+        "spec": {"name": "signal", "kind": "onnx", "path": str(signal_model.onnx_dir), "family": "fp32"},
+        "threads": 2, "batch_sizes": [1], "paddings": ["dynamic"], "max_length": 16,
+        "texts": ["good film .", "dull mess"], "warmup": 0, "iterations": 2, "duration_s": 5.0,
+    }
+    results = []
+    run_worker(job, results.append)
+    (result,) = results
+    settings = result["thread_settings"]
+    assert settings["ort_intra_op"] == 2 and settings["OMP_NUM_THREADS"] == "2"  # ORT's own default is 0 (all cores)
 
 
 def test_interrupted_sweep_resumes_without_measuring_twice(tmp_path, monkeypatch):

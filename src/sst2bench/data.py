@@ -117,21 +117,51 @@ def load_sst2_tsv(data_dir: Path | str | None = None, splits=SPLITS, check_rows:
 
 
 def load_sst2_hub(splits=SPLITS, revision: str | None = None):
-    """Load SST-2 from the Hub (``nyu-mll/glue``, ``sst2``); fails fast when the Hub is unreachable."""
-    import datasets
+    """Load SST-2 from the Hub (``nyu-mll/glue``, ``sst2``) at ``revision``; fails fast when the Hub is unreachable.
 
-    from .hub import require_hub
+    The revision is resolved to its commit first, so a revision the Hub does not have stops with a
+    UserError naming it (datasets 5.0.1 would otherwise fall back, with a log line only, to whatever
+    revision it cached last), and the data loaded is checked to be that commit's. Each SplitFile
+    names ``hf://datasets/nyu-mll/glue@<commit>`` and a sha256 of the split's rows (idx, sentence, label).
+    """
+    import datasets
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import download_error, endpoint, require_hub
 
     require_hub(f"dataset {HUB_DATASET}/{HUB_CONFIG}")
-    loaded = datasets.load_dataset(HUB_DATASET, HUB_CONFIG, revision=revision)
-    return datasets.DatasetDict({split: loaded[split] for split in splits}), []
+    if datasets.config.HF_ENDPOINT.rstrip("/") != endpoint():
+        raise UserError(
+            f"HF_ENDPOINT is {endpoint()} but datasets was imported when it was {datasets.config.HF_ENDPOINT}: "
+            "set HF_ENDPOINT before starting Python (or the notebook kernel)"
+        )
+    wanted = revision or "main"
+    try:
+        commit = HfApi(endpoint=endpoint()).dataset_info(HUB_DATASET, revision=wanted).sha
+        loaded = datasets.load_dataset(HUB_DATASET, HUB_CONFIG, revision=commit)
+    except (HfHubHTTPError, datasets.exceptions.DatasetNotFoundError, FileNotFoundError, ConnectionError) as error:
+        raise download_error("dataset", f"{HUB_DATASET} ({HUB_CONFIG})", wanted, error, "data.revision") from error
+    unknown = [split for split in splits if split not in loaded]
+    if unknown:
+        raise UserError(f"dataset {HUB_DATASET} ({HUB_CONFIG}) at revision {wanted} has no split {unknown}; it has {sorted(loaded)}")
+    files = []
+    for split in splits:
+        cached = [entry["filename"] for entry in loaded[split].cache_files]
+        if cached and not all(f"/{commit}/" in name for name in cached):
+            raise UserError(f"dataset {HUB_DATASET} ({HUB_CONFIG}): datasets loaded {cached[0]}, not revision {commit}; clear HF_DATASETS_CACHE and retry")
+        digest = hashlib.sha256()
+        for row in zip(loaded[split]["idx"], loaded[split]["sentence"], loaded[split]["label"]):
+            digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
+        files.append(SplitFile(split, f"hf://datasets/{HUB_DATASET}@{commit}/{HUB_CONFIG}/{split}", len(loaded[split]), digest.hexdigest()))
+    return datasets.DatasetDict({split: loaded[split] for split in splits}), files
 
 
-def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=SPLITS, check_rows: bool = True):
+def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=SPLITS, check_rows: bool = True, revision: str | None = None):
     """Load SST-2 from ``tsv``, ``hub`` or ``auto``.
 
     ``auto`` reads the folder named by ``data_dir`` or ``SST2_DATA_DIR`` (an error if it is not
-    there), else ``data/raw/sst2`` when it exists, else the Hub.
+    there), else ``data/raw/sst2`` when it exists, else the Hub at ``revision`` (a commit, or main).
     """
     if source not in ("auto", "tsv", "hub"):
         raise UserError(f"unknown data source {source!r}; choose auto, tsv or hub")
@@ -144,4 +174,4 @@ def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=S
 
         if not hub_reachable():
             raise MissingPrerequisite(f"no SST-2 data: {folder} does not exist and the Hugging Face Hub is unreachable; {HOW_TO_PROVIDE}")
-    return load_sst2_hub(splits)
+    return load_sst2_hub(splits, revision=revision)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from .errors import MissingPrerequisite
+from .errors import MissingPrerequisite, UserError
 
 HUB_URL = "https://huggingface.co"
 
@@ -17,12 +17,42 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
     import httpx
 
-    endpoint = os.environ.get("HF_ENDPOINT", HUB_URL)
     try:
-        httpx.head(endpoint, timeout=timeout_s)
+        httpx.head(endpoint(), timeout=timeout_s)
     except httpx.HTTPError:
         return False
     return True
+
+
+def endpoint() -> str:
+    """The Hub to use: ``HF_ENDPOINT`` (a mirror, or a local Hub-API server) read now, else huggingface.co.
+
+    huggingface_hub and datasets read ``HF_ENDPOINT`` once, at import; downloads here pass this
+    value explicitly, so the Hub that ``hub_reachable`` probed is the Hub that is downloaded from.
+    """
+    return (os.environ.get("HF_ENDPOINT") or HUB_URL).rstrip("/")
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def download_error(what: str, repo_id: str, revision: str | None, error: BaseException, field: str) -> UserError:
+    """A failed Hub download as one line naming the repository, the revision and the params field to fix."""
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    at = f"{what} {repo_id} at revision {revision or 'main'}"
+    if isinstance(error, RevisionNotFoundError):
+        reason = "the repository has no such revision"
+    elif isinstance(error, RepositoryNotFoundError):
+        reason = "repository or revision not found (or it needs a token)"
+    else:
+        root = error
+        while root.__cause__ is not None and root.__cause__ is not root:
+            root = root.__cause__
+        reason = _one_line(root)
+    return UserError(f"{at} could not be downloaded from {endpoint()}: {reason}; check {field} in the run's params")
 
 
 def require_hub(what: str) -> None:

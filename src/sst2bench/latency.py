@@ -98,6 +98,13 @@ def worker(job: dict) -> None:
     systems = {padding: spec.load(InferenceConfig(batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=padding, threads=threads)) for padding in job["paddings"]}
     load_seconds = time.perf_counter() - started
     rss_loaded = peak_rss_mib()
+    # The thread settings this process really ran with, read back from the runtimes themselves.
+    thread_settings = {name: os.environ.get(name) for name in THREAD_ENV}
+    if "torch" in sys.modules:
+        thread_settings["torch_intra_op"] = sys.modules["torch"].get_num_threads()
+    sessions = [system.session for system in systems.values() if hasattr(system, "session")]
+    if sessions:
+        thread_settings["ort_intra_op"] = sessions[0].get_session_options().intra_op_num_threads
     for padding, system in systems.items():
         for batch_size in job["batch_sizes"]:
             durations = time_calls(system.predict, job["texts"], batch_size, job["warmup"], job["iterations"], job["duration_s"])
@@ -114,6 +121,7 @@ def worker(job: dict) -> None:
                         "load_seconds": round(load_seconds, 2),
                         "rss_after_load_mib": round(rss_loaded, 1),
                         "peak_rss_mib": round(peak_rss_mib(), 1),
+                        "thread_settings": thread_settings,
                     }
                 ),
                 flush=True,

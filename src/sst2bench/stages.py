@@ -40,7 +40,7 @@ def skipped(path: Path, reason: str, cfg: RunConfig) -> dict:
 def load_data(cfg: RunConfig, splits=("train", "validation")):
     from .data import load_sst2
 
-    data, files = load_sst2(cfg.data.source, splits=splits)
+    data, files = load_sst2(cfg.data.source, splits=splits, revision=cfg.data.revision)
     return data, files
 
 
@@ -69,14 +69,22 @@ class SystemSpec:
 # ---------------------------------------------------------------- model
 
 
-def fetch_hub_model(hub_id: str, revision: str, out_dir: Path, allow_patterns=None) -> Path:
-    """Download a pinned Hub snapshot into ``out_dir`` (fails fast offline)."""
-    from huggingface_hub import snapshot_download
+def fetch_hub_model(hub_id: str, revision: str, out_dir: Path, allow_patterns=None, field: str = "model.revision") -> Path:
+    """Download a pinned Hub snapshot into ``out_dir`` (fails fast offline).
 
-    from .hub import require_hub
+    A repository or revision the Hub does not have stops with one line naming both (a UserError),
+    and ``field`` says which params entry to fix.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .hub import download_error, endpoint, require_hub
 
     require_hub(f"model {hub_id}@{revision}")
-    snapshot_download(hub_id, revision=revision, local_dir=out_dir, allow_patterns=allow_patterns)
+    try:
+        snapshot_download(hub_id, revision=revision, local_dir=out_dir, allow_patterns=allow_patterns, endpoint=endpoint())
+    except HfHubHTTPError as error:  # so are RevisionNotFoundError, RepositoryNotFoundError, LocalEntryNotFoundError
+        raise download_error("model", hub_id, revision, error, field) from error
     return out_dir
 
 
@@ -141,7 +149,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> dict:
     """Apply every recipe (reusing a model whose recipe and fp32 source are unchanged)."""
     from tqdm.auto import tqdm
 
-    from .quantization.artifacts import load_record
+    from .quantization.artifacts import identical_recipes, load_record, qparams_digest
     from .quantization.run import quantize
 
     out = cfg.runs_dir / "quantize.json"
@@ -161,9 +169,18 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> dict:
             record = quantize(recipe, fp32_onnx.parent, target, data["train"], tuning, cfg.quantize.threads)
             record["fp32_mtime"] = fp32_onnx.stat().st_mtime
             write_json(target / "quantization.json", record)
+        if not record.get("qparams_digest"):  # a model quantized before digests were recorded
+            record["qparams_digest"] = qparams_digest(target / "model.onnx")
+            write_json(target / "quantization.json", record)
         records[recipe.name] = {"path": str(target), **{k: v for k, v in record.items() if k not in ("op_table", "provenance")}}
     previous = json.loads(out.read_text())["recipes"] if out.is_file() and recipes else {}
-    return write_json(out, {"status": "done", "recipes": {**previous, **records}, "provenance": provenance(cfg.to_dict())})
+    merged = {**previous, **records}
+    # Differently named recipes with equal scales and zero points: the options that tell them
+    # apart changed nothing the quantizer decides (as entropy with 128/128 bins, which is minmax).
+    identical = identical_recipes(merged)
+    for group in identical:
+        print(f"warning: recipes {', '.join(group)} have identical quantization parameters (scales and zero points): the options that differ between them did not act")
+    return write_json(out, {"status": "done", "recipes": merged, "identical_qparams": identical, "provenance": provenance(cfg.to_dict())})
 
 
 def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
@@ -184,7 +201,7 @@ def reference_spec(cfg: RunConfig) -> SystemSpec:
         if not hub_reachable():
             raise MissingPrerequisite(f"{cfg.reference.hub_id}@{cfg.reference.revision} needs the Hugging Face Hub, which is unreachable")
         patterns = [cfg.reference.file_name, "config.json", "tokenizer*", "vocab.txt", "special_tokens_map.json"]
-        fetch_hub_model(cfg.reference.hub_id, cfg.reference.revision, target, patterns)
+        fetch_hub_model(cfg.reference.hub_id, cfg.reference.revision, target, patterns, field="reference.revision")
     return SystemSpec(REFERENCE, "onnx", str(target), "int8")
 
 

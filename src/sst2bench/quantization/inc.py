@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,14 @@ from .recipes import Recipe
 
 # Op types INC's ONNX adaptor can quantize; those outside the recipe's operators stay fp32.
 INC_QUANTIZABLE = ("MatMul", "Attention", "Add", "Mul", "Gather", "EmbedLayerNormalization", "Gemm", "Concat", "Split", "Softmax", "Transpose", "Reshape", "Squeeze", "Unsqueeze")
+
+
+class TuningFailed(UserError):
+    """INC tried ``max_trials`` configurations and none met the accuracy criterion; ``trials`` holds every evaluation."""
+
+    def __init__(self, trials: list[dict], message: str):
+        super().__init__(message)
+        self.trials = trials
 
 
 class CalibrationLoader:
@@ -62,7 +71,8 @@ def inc_config(recipe: Recipe):
         quant_format=recipe.quant_format,
         calibration_sampling_size=[recipe.calibration_samples],
         op_type_dict=op_types,
-        op_name_dict={name: fp32 for name in recipe.fp32_nodes} or None,
+        # INC reads op_name_dict keys as regular expressions (fullmatch): escape the concrete names.
+        op_name_dict={re.escape(name): fp32 for name in recipe.fp32_nodes} or None,
         reduce_range=recipe.reduce_range,
         recipes=recipes,
         accuracy_criterion=AccuracyCriterion(criterion=recipe.criterion, tolerable_loss=recipe.tolerable_loss),
@@ -98,7 +108,8 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
         eval_func=eval_func,
     )
     if quantized is None:
-        raise UserError(
+        raise TuningFailed(
+            trials,
             f"recipe {recipe.name!r}: INC found no int8 model within {recipe.tolerable_loss:g} {recipe.criterion} "
             f"loss in {recipe.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); "
             "raise max_trials or tolerable_loss"

@@ -79,8 +79,8 @@ def calibration_config(recipe: Recipe, dataset):
     if recipe.calibration == "minmax":
         return AutoCalibrationConfig.minmax(dataset)
     if recipe.calibration == "entropy":
-        return AutoCalibrationConfig.entropy(dataset)
-    return AutoCalibrationConfig.percentiles(dataset, percentile=recipe.percentile)
+        return AutoCalibrationConfig.entropy(dataset, num_bins=recipe.num_bins, num_quantized_bins=recipe.num_quantized_bins)
+    return AutoCalibrationConfig.percentiles(dataset, num_bins=recipe.num_bins, percentile=recipe.percentile)
 
 
 def quantize_ort(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration_dataset=None) -> None:

@@ -38,6 +38,12 @@ class Recipe:
     optimize_graph: bool = True
     calibration: str = "minmax"
     percentile: float = 99.999
+    # Histogram of ORT's entropy and percentile calibrators. Entropy searches clipping thresholds
+    # between num_quantized_bins/2 and num_bins/2 bins: with equal values (optimum's default,
+    # 128/128) the only candidate is the full range, i.e. minmax. TensorRT's practice: 2048/128.
+    # (INC's own KL and percentile calibrators do not take these.)
+    num_bins: int = 2048
+    num_quantized_bins: int = 128
     # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
     calibration_samples: int = 104
     calibration_batch_size: int = 8
@@ -50,7 +56,9 @@ class Recipe:
     strategy: str = "basic"
     # SmoothQuant (INC): moves activation outliers into the weights before quantizing; 0 = off.
     smooth_quant_alpha: float = 0.0
-    # Nodes forced to stay fp32, by name (a manual fallback).
+    # Nodes forced to stay fp32 (a manual fallback): node names or fnmatch patterns
+    # (``/distilbert/transformer/layer.0/ffn/*/MatMul``), each of which must match a node of the
+    # graph the quantizer sees; they are expanded to concrete names before quantizing.
     fp32_nodes: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -60,6 +68,13 @@ class Recipe:
             (self.activation_type in INT8_TYPES and self.weight_type in INT8_TYPES, f"activation_type and weight_type must be one of {INT8_TYPES}"),
             (self.calibration in CALIBRATIONS, f"calibration must be one of {CALIBRATIONS}"),
             (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
+            (self.num_bins >= 1 and self.num_quantized_bins >= 1, "num_bins and num_quantized_bins must be at least 1"),
+            (
+                self.calibration != "entropy" or self.num_quantized_bins < self.num_bins,
+                f"entropy calibration needs num_quantized_bins < num_bins (got {self.num_quantized_bins} >= {self.num_bins}): "
+                "with equal values the only threshold it can pick is the full range, which is minmax; "
+                "use e.g. num_bins=2048, num_quantized_bins=128",
+            ),
             (self.calibration_samples >= 1 and self.calibration_batch_size >= 1, "calibration_samples and calibration_batch_size must be at least 1"),
             (self.calibration_max_length >= 8, "calibration_max_length must be at least 8"),
             (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
@@ -135,7 +150,9 @@ def _ort_static_qoperator_rr() -> Recipe:
 
 
 def _ort_static_entropy() -> Recipe:
-    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-entropy", calibration="entropy")
+    """KL-divergence calibration with TensorRT's histogram: 2048 bins searched down to 128 levels
+    (optimum's 128/128 default can only return the full range, i.e. minmax's)."""
+    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-entropy", calibration="entropy", num_bins=2048, num_quantized_bins=128)
 
 
 def _ort_static_percentile() -> Recipe:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..provenance import provenance
 from ..systems import InferenceConfig, OrtSystem
-from .artifacts import op_table, save_record, size_mib, summarize_ops
+from .artifacts import match_nodes, op_table, qparams_digest, save_record, size_mib, summarize_ops
 from .recipes import Recipe
 
 MODEL_FILE = "model.onnx"
@@ -52,18 +53,21 @@ def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_sp
     work_dir.mkdir(parents=True)
     started = time.perf_counter()
     source = prepare_source(recipe, fp32_dir, work_dir / "source")
+    # fp32_nodes may hold fnmatch patterns; the quantizers get the concrete names they match.
+    fp32_nodes = match_nodes(recipe.fp32_nodes, source, what=f"recipe {recipe.name!r}: fp32_nodes")
+    applied = replace(recipe, fp32_nodes=fp32_nodes)
     tokenizer = AutoTokenizer.from_pretrained(fp32_dir)
     calibration = calibration_dataset(recipe, tokenizer, train_split) if recipe.is_static else None
     tuning = None
     if recipe.method == "inc-static":
         if tuning_split is None:
             raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")
-        tuning = quantize_inc(recipe, source, out_dir, work_dir, calibration, onnx_accuracy(fp32_dir, tuning_split, threads))
+        tuning = quantize_inc(applied, source, out_dir, work_dir, calibration, onnx_accuracy(fp32_dir, tuning_split, threads))
         for path in source.parent.iterdir():
             if path.is_file() and path.suffix != ".onnx":
                 shutil.copy2(path, out_dir / path.name)
     else:
-        quantize_ort(recipe, source, out_dir, work_dir, calibration)
+        quantize_ort(applied, source, out_dir, work_dir, calibration)
         (produced,) = [p for p in out_dir.glob("*.onnx")]
         produced.rename(out_dir / MODEL_FILE)
     seconds = time.perf_counter() - started
@@ -76,6 +80,8 @@ def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_sp
             "ops": summarize_ops(table),
             "fp32_fallback": [row for row in table if row["precision"] == "fp32"],
             "op_table": table,
+            "fp32_nodes_matched": list(fp32_nodes),
+            "qparams_digest": qparams_digest(out_dir / MODEL_FILE),
             "size_mib": size_mib(out_dir / MODEL_FILE),
             "fp32_size_mib": size_mib(fp32_dir / MODEL_FILE),
             "quantization_seconds": round(seconds, 1),

@@ -1,0 +1,195 @@
+"""One content-addressed cache for every artifact the pipeline makes.
+
+An artifact's key is the hash of everything that decides it: the content of its inputs (files or
+folders), the params it reads, the source of the code that makes it (the import closure of the
+module that makes it, computed from the source, so editing ``report`` never invalidates a
+quantized model and editing ``quantization/ort`` does), the versions of the libraries that run,
+and, for measurements, the CPU model and its ISA flags. An artifact is stored under its key only
+once it is complete, so a failed or partial result is never a hit.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+PACKAGE = "sst2bench"
+MANIFEST = "manifest.json"
+# Libraries whose behaviour is part of an artifact (a new version re-makes it).
+LIBRARIES = ("torch", "transformers", "tokenizers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "neural-compressor", "numpy", "datasets")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of a module of this package (found without importing it), or None for
+    anything else: another package, or a name imported from a module rather than a module."""
+    if name != PACKAGE and not name.startswith(PACKAGE + "."):
+        return None
+    base = PACKAGE_DIR.joinpath(*name.split(".")[1:])
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(name: str, source: Path) -> set[str]:
+    """Package modules ``name`` imports anywhere in its source (top level or inside functions)."""
+    is_package = source.name == "__init__.py"
+    parent = name if is_package else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = parent
+            for _ in range(max(0, node.level - 1)):
+                base = base.rpartition(".")[0]
+            module = ".".join(part for part in (base if node.level else "", node.module or "") if part)
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # ``from . import x``
+    return {m for m in found if module_file(m) is not None}
+
+
+def import_closure(*names: str) -> list[str]:
+    """Every package module reachable by imports from ``names`` (itself included), sorted.
+
+    Parent packages count too, since importing ``a.b`` runs ``a/__init__.py``.
+    """
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or module_file(name) is None:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += sorted(_imported(name, module_file(name)))
+    return sorted(seen)
+
+
+def code_hash(*names: str) -> str:
+    """Hash of the source of the import closure of ``names``: the code that makes an artifact."""
+    digest = hashlib.sha256()
+    for name in import_closure(*names):
+        digest.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _content_hash(path: str, stamp: tuple) -> str:
+    root = Path(path)
+    if root.is_file():
+        digest = hashlib.sha256()
+        with open(root, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    parts = [(str(p.relative_to(root)), _content_hash(str(p), _stamp(p))) for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST]
+    return _sha(json.dumps(parts).encode())
+
+
+def _stamp(path: Path) -> tuple:
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size) if path.is_file() else tuple(_stamp(p) for p in sorted(path.rglob("*")) if p.is_file())
+
+
+def content_hash(path: Path | str) -> str:
+    """sha256 of a file, or of a folder's files (names and contents); remembered while unchanged."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return _content_hash(str(path.resolve()), _stamp(path))
+
+
+def library_versions(names=LIBRARIES) -> dict[str, str | None]:
+    from .provenance import package_versions
+
+    return package_versions(names)
+
+
+def machine() -> dict:
+    """What a measurement depends on besides code and inputs: the CPU model and its ISA flags."""
+    from .provenance import cpu_info
+
+    cpu = cpu_info()
+    return {"cpu": cpu["model"], "isa": sorted(flag for flag, present in cpu["isa"].items() if present)}
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Everything that decides an artifact; its digest is where the artifact is stored."""
+
+    kind: str
+    code: str
+    inputs: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    libraries: dict = field(default_factory=dict)
+    machine: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, kind: str, producer: str, inputs: dict | None = None, params: dict | None = None, measured: bool = False) -> "CacheKey":
+        """``producer`` is the module that makes the artifact; ``inputs`` maps names to paths."""
+        return cls(
+            kind=kind,
+            code=code_hash(producer),
+            inputs={name: content_hash(path) for name, path in sorted((inputs or {}).items())},
+            params=json.loads(json.dumps(params or {}, sort_keys=True, default=str)),
+            libraries=library_versions(),
+            machine=machine() if measured else {},
+        )
+
+    @property
+    def digest(self) -> str:
+        return _sha(json.dumps(self.__dict__, sort_keys=True).encode())
+
+
+class ArtifactCache:
+    """Artifacts in ``root/<kind>/<digest>/``, each with a manifest written last."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def path(self, key: CacheKey) -> Path:
+        return self.root / key.kind / key.digest[:24]
+
+    def lookup(self, key: CacheKey) -> Path | None:
+        """The artifact's folder when a complete one is stored under this key."""
+        folder = self.path(key)
+        manifest = folder / MANIFEST
+        if not manifest.is_file():
+            return None
+        return folder if json.loads(manifest.read_text()).get("key") == key.digest else None
+
+    def get_or_make(self, key: CacheKey, make: Callable[[Path], dict | None]) -> tuple[Path, bool]:
+        """The stored artifact, or ``make(folder)`` into a scratch folder moved into place when it
+        returns; if it raises, nothing is stored. Returns (folder, whether it was a hit)."""
+        found = self.lookup(key)
+        if found is not None:
+            return found, True
+        target = self.path(key)
+        scratch = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        try:
+            extra = make(scratch) or {}
+            (scratch / MANIFEST).write_text(json.dumps({"key": key.digest, "made": time.time(), "parts": key.__dict__, **extra}, indent=2, default=str))
+            shutil.rmtree(target, ignore_errors=True)
+            scratch.rename(target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return target, False

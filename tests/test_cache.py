@@ -1,0 +1,75 @@
+"""The artifact cache: keys from content, params, the code's import closure, libraries and machine."""
+
+import pytest
+
+from sst2bench import cache
+from sst2bench.cache import ArtifactCache, CacheKey, code_hash, content_hash, import_closure
+
+
+def test_the_import_closure_follows_imports_inside_functions_and_stays_in_the_package():
+    closure = import_closure("sst2bench.quantization.ort")
+    assert "sst2bench.quantization.recipes" in closure and "sst2bench.quantization" in closure
+    assert "sst2bench.report" not in closure and not any(not name.startswith("sst2bench") for name in closure)
+    assert "sst2bench.quantization.ort" in import_closure("sst2bench.quantization.run")  # a lazy import
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """A copy of the package's source to edit; the cache reads code from it."""
+    import shutil
+
+    copy = tmp_path / "sst2bench"
+    shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
+    return copy
+
+
+def test_editing_a_module_changes_the_code_hash_of_what_imports_it_and_nothing_else(package_copy):
+    ort_before, report_before = code_hash("sst2bench.quantization.ort"), code_hash("sst2bench.report")
+    recipes = package_copy / "quantization" / "recipes.py"
+    recipes.write_text(recipes.read_text() + "\n# one more line\n")
+    assert code_hash("sst2bench.quantization.ort") != ort_before
+    assert code_hash("sst2bench.report") == report_before
+
+
+def test_content_hash_sees_file_contents_not_names_of_folders(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"weights")
+    assert content_hash(a) == content_hash(b)
+    (b / "model.onnx").write_bytes(b"other weights")
+    assert content_hash(a) != content_hash(b)
+
+
+def test_a_failed_make_stores_nothing_and_a_finished_one_is_a_hit(tmp_path):
+    store = ArtifactCache(tmp_path / "cache")
+    key = CacheKey.make("thing", "sst2bench.report", params={"x": 1})
+
+    def broken(folder):
+        (folder / "half.txt").write_text("half")
+        raise RuntimeError("stopped part-way")
+
+    with pytest.raises(RuntimeError):
+        store.get_or_make(key, broken)
+    assert store.lookup(key) is None and not list((tmp_path / "cache").rglob("half.txt"))
+
+    calls = []
+
+    def make(folder):
+        calls.append(folder)
+        (folder / "out.txt").write_text("whole")
+
+    first, hit = store.get_or_make(key, make)
+    again, hit_again = store.get_or_make(key, make)
+    assert (hit, hit_again) == (False, True) and first == again and len(calls) == 1
+    assert (first / "out.txt").read_text() == "whole"
+    other = CacheKey.make("thing", "sst2bench.report", params={"x": 2})
+    assert store.lookup(other) is None
+
+
+def test_measurement_keys_hold_the_cpu_and_its_isa():
+    measured = CacheKey.make("latency", "sst2bench.report", measured=True)
+    plain = CacheKey.make("latency", "sst2bench.report")
+    assert measured.machine["cpu"] and measured.machine["isa"] and plain.machine == {}
+    assert measured.digest != plain.digest
