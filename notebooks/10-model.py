@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # 10 · The fp32 model
 # Builds (stand-in) or downloads (Hub) the run's fp32 classifier, exports it to ONNX and checks
@@ -9,13 +24,9 @@ quick: bool = False  # short settings for smoke runs (used by later stages)
 
 # %%
 import json
-import os
-
 from sst2bench.config import load_run
-from sst2bench.pipeline import repo_root
 from sst2bench.stages import stage_model
 
-os.chdir(repo_root())
 cfg = load_run(run)
 
 # %%

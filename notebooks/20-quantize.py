@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # 20 · int8 quantization
 # Applies every recipe of the run (ONNX Runtime static and dynamic through optimum, Intel Neural
@@ -9,15 +24,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: recipes are the same in quick runs
 
 # %%
-import os
-
 import pandas as pd
 
 from sst2bench.config import load_run
-from sst2bench.pipeline import repo_root
 from sst2bench.stages import stage_quantize
 
-os.chdir(repo_root())
 cfg = load_run(run)
 
 # %%

@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # 30 · Accuracy
 # Every system on the evaluation split, each compared pairwise with fp32 PyTorch (paired bootstrap,
@@ -8,15 +23,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: accuracy always uses the whole eval split of the run
 
 # %%
-import os
-
 import pandas as pd
 
 from sst2bench.config import load_run
-from sst2bench.pipeline import repo_root
 from sst2bench.stages import recipe_table, stage_accuracy
 
-os.chdir(repo_root())
 cfg = load_run(run)
 
 # %%

@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # 40 · Latency, throughput and memory
 # The same protocol for every system, each in its own process with its thread count pinned.
@@ -8,15 +23,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # batch 1, 1 thread, a few calls: under a minute
 
 # %%
-import os
-
 import pandas as pd
 
 from sst2bench.config import load_run
-from sst2bench.pipeline import repo_root
 from sst2bench.stages import stage_latency
 
-os.chdir(repo_root())
 cfg = load_run(run)
 
 # %%

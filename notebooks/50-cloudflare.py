@@ -1,3 +1,18 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (sst2bench)
+#     language: python
+#     name: sst2bench
+# ---
+
 # %% [markdown]
 # # 50 · Cloudflare Workers AI
 # The live endpoint `@cf/huggingface/distilbert-sst-2-int8` as one more system, when credentials
@@ -9,13 +24,9 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # send only a few sentences
 
 # %%
-import os
-
 from sst2bench.config import load_run
-from sst2bench.pipeline import repo_root
 from sst2bench.stages import stage_cloudflare
 
-os.chdir(repo_root())
 cfg = load_run(run)
 
 # %%

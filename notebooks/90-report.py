@@ -24,12 +24,10 @@ run: str = "standin"  # which run's results to report
 quick: bool = False  # unused: the report only reads JSON
 
 # %%
-import os
-
 from IPython.display import Markdown, display
 
 from sst2bench.config import load_run
-from sst2bench.pipeline import STAGES, repo_root
+from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
     cloudflare_summary,
@@ -45,7 +43,6 @@ from sst2bench.report import (
     stage_status,
 )
 
-os.chdir(repo_root())
 cfg = load_run(run)
 res = RunResults.load(cfg.runs_dir)
 display(Markdown(f"**Run `{run}`** — {cfg.description}"))

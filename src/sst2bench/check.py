@@ -26,9 +26,9 @@ from pathlib import Path
 from .accuracy import load_predictions
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
+from .paths import project_root
 from .provenance import cpu_info, git_commit, package_versions
 
-BASELINES_DIR = Path("params") / "baselines"
 BASELINE_SCHEMA = 2
 FP32 = "fp32-torch"
 # Libraries whose kernels decide the predictions; a baseline records them.
@@ -61,7 +61,7 @@ def isa_class(cpu: dict | None = None) -> str:
 
 
 def baseline_path(cfg: RunConfig, override: str | None = None, isa: str | None = None) -> Path:
-    return Path(override) if override else BASELINES_DIR / cfg.run / f"{isa or isa_class()}.json"
+    return Path(override) if override else project_root() / "params" / "baselines" / cfg.run / f"{isa or isa_class()}.json"
 
 
 def update_command(cfg: RunConfig, systems: list[str] | None = None) -> str:

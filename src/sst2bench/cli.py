@@ -10,10 +10,14 @@ from .errors import UserError
 
 
 def _add_inference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=32, help="examples per forward pass (default 32)")
-    parser.add_argument("--max-length", type=int, default=128, help="truncate to this many tokens (default 128)")
-    parser.add_argument("--padding", choices=["dynamic", "max_length"], default="dynamic", help="pad to the batch's longest or to --max-length")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    """Defaults are the runs' evaluation protocol (``InferenceConfig``), so one model gets one count."""
+    from .systems import PADDINGS, InferenceConfig
+
+    default = InferenceConfig()
+    parser.add_argument("--batch-size", type=int, default=default.batch_size, help=f"examples per forward pass (default {default.batch_size}, as every run scores)")
+    parser.add_argument("--max-length", type=int, default=default.max_length, help=f"truncate to this many tokens (default {default.max_length})")
+    parser.add_argument("--padding", choices=PADDINGS, default=default.padding, help=f"pad to the batch's longest or to --max-length (default {default.padding})")
+    parser.add_argument("--threads", type=int, default=default.threads, help=f"intra-op threads (default {default.threads})")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +33,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args) -> int:
     from .data import load_sst2
     from .evaluation import evaluate, format_accuracy_table
+    from .paths import project_root
     from .systems import InferenceConfig, load_system
 
     config = InferenceConfig(args.batch_size, args.max_length, args.padding, args.threads)
@@ -37,7 +42,7 @@ def cmd_evaluate(args) -> int:
     if args.limit:
         split = split.select(range(min(args.limit, len(split))))
     system = load_system(args.model, config, name=args.name)
-    out_dir = Path(args.output or Path("runs") / "evaluate" / system.name)
+    out_dir = Path(args.output or project_root() / "runs" / "evaluate" / system.name)
     params = {"model": args.model, "split": args.split, "limit": args.limit, **vars(config)}
     result = evaluate(system, split, out_dir, params=params, progress=not args.quiet)
     print(format_accuracy_table([result]))

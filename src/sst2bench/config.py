@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
+from .paths import project_root
 from .quantization import PRESETS, Recipe, preset
 from .standin import FinetuneConfig
 from .systems import InferenceConfig
 
-PARAMS_DIR = Path("params")
 MODEL_KINDS = ("standin", "hub", "local")
 
 
@@ -149,7 +149,7 @@ class RunConfig:
     reference: ReferenceConfig | None = None
     data: DataConfig = field(default_factory=DataConfig)
     quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
-    inference: InferenceConfig = field(default_factory=lambda: InferenceConfig(batch_size=32, threads=2))
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     cloudflare: CloudflareConfig = field(default_factory=CloudflareConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
@@ -159,15 +159,16 @@ class RunConfig:
 
     @property
     def models_dir(self) -> Path:
-        return Path("models") / self.run
+        return project_root() / "models" / self.run
 
     @property
     def fp32_dir(self) -> Path:
-        return Path(self.model.path) if self.model.kind == "local" else self.models_dir / "fp32"
+        # A local model.path is read from the project root (an absolute path stays as it is).
+        return project_root() / self.model.path if self.model.kind == "local" else self.models_dir / "fp32"
 
     @property
     def runs_dir(self) -> Path:
-        return Path("runs") / self.run
+        return project_root() / "runs" / self.run
 
 
 def _build(cls, values, where: str):
@@ -207,10 +208,11 @@ def run_config_from_dict(values: dict, where: str = "params") -> RunConfig:
     return _build(RunConfig, values, where)
 
 
-def load_run(name_or_path: str, params_dir: Path = PARAMS_DIR) -> RunConfig:
+def load_run(name_or_path: str, params_dir: Path | None = None) -> RunConfig:
     """``params/<name>.yaml`` (or a path to a YAML file) as a RunConfig."""
     import yaml
 
+    params_dir = params_dir or project_root() / "params"
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = params_dir / f"{name_or_path}.yaml"

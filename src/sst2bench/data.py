@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MissingPrerequisite, UserError
+from .paths import project_root
 
 SPLITS = ("train", "validation", "test")
 # Rows and labels as GLUE ships SST-2 (see shared/data/sst2/SOURCE.md).
@@ -21,6 +22,7 @@ EXPECTED_ROWS = {"train": 67_349, "validation": 872, "test": 1_821}
 HEADERS = {"train": ["sentence", "label"], "validation": ["sentence", "label"], "test": ["index", "sentence"]}
 HUB_DATASET = "nyu-mll/glue"
 HUB_CONFIG = "sst2"
+# The project's own data folder, below the project root.
 DEFAULT_DATA_DIR = Path("data/raw/sst2")
 HOW_TO_PROVIDE = (
     "set SST2_DATA_DIR to a folder with GLUE's train.tsv, validation.tsv and test.tsv "
@@ -48,7 +50,7 @@ def sha256_of(path: Path) -> str:
 
 def default_data_dir() -> Path:
     """``SST2_DATA_DIR`` when set, else ``data/raw/sst2``."""
-    return Path(os.environ.get("SST2_DATA_DIR") or DEFAULT_DATA_DIR)
+    return Path(os.environ.get("SST2_DATA_DIR") or project_root() / DEFAULT_DATA_DIR)
 
 
 def read_split_tsv(path: Path, split: str, check_rows: bool = True) -> dict[str, list]:
@@ -166,7 +168,7 @@ def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=S
     if source not in ("auto", "tsv", "hub"):
         raise UserError(f"unknown data source {source!r}; choose auto, tsv or hub")
     named = data_dir or os.environ.get("SST2_DATA_DIR")
-    folder = Path(named) if named else DEFAULT_DATA_DIR
+    folder = Path(named) if named else project_root() / DEFAULT_DATA_DIR
     if source == "tsv" or (source == "auto" and (named or folder.is_dir())):
         return load_sst2_tsv(folder, splits, check_rows=check_rows)
     if source == "auto":

@@ -12,6 +12,21 @@ from pathlib import Path
 
 # Environment variables that name a folder on the user's machine.
 USER_PATH_VARIABLES = ("SST2_DATA_DIR",)
+# The checkout this package was installed from (editable install): src/sst2bench/ → the root.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Where ``params/``, ``models/``, ``runs/`` and ``reports/`` live: the nearest folder at or
+    above the current one that holds ``params/``, else the checkout the package came from.
+
+    Every project path is built from it, so no code needs to change directory.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params").is_dir():
+            return folder
+    return CHECKOUT
 
 
 def user_path(value: str | os.PathLike | None) -> Path | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import RunConfig, load_run
 from .errors import UserError
-from .paths import anchor_user_paths
+from .paths import anchor_user_paths, project_root
 
 KERNEL = "sst2bench"
 DEFAULT_RUNS = ("distilbert", "standin")
@@ -44,12 +44,11 @@ STAGES = (
 
 
 def repo_root(start: Path | None = None) -> Path:
-    """The folder holding ``params/`` and ``notebooks/``, so notebooks run from anywhere."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "params").is_dir() and (folder / "notebooks").is_dir():
-            return folder
-    raise UserError(f"not inside an sst2bench checkout (no params/ and notebooks/ above {here})")
+    """The project root, which must hold the stage notebooks for the pipeline to run."""
+    root = project_root(start)
+    if not (root / "notebooks").is_dir():
+        raise UserError(f"not inside an sst2bench checkout (no params/ and notebooks/ at or above {(start or Path.cwd()).resolve()})")
+    return root
 
 
 def _sha(data: bytes) -> str:
@@ -64,11 +63,12 @@ def code_version() -> str:
 
 def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
     """What decides whether a stage can run at all, so a skipped stage reruns once it can."""
+    from .data import default_data_dir
     from .hub import hub_reachable
 
     found = {}
     if stage.name == "model":
-        found["data_folder"] = (Path(os.environ.get("SST2_DATA_DIR") or "data/raw/sst2") / "validation.tsv").is_file()
+        found["data_folder"] = (default_data_dir() / "validation.tsv").is_file()
         if cfg.model.kind == "hub":
             found["hub"] = hub_reachable()
     if stage.name == "accuracy" and cfg.reference is not None:
@@ -114,7 +114,6 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
     """Run every stage of ``run`` that is out of date; return each stage's status and seconds."""
     anchor_user_paths()
     root = repo_root()
-    os.chdir(root)
     cfg = load_run(run)
     code = code_version()
     cache_dir = cfg.runs_dir / ".cache"
@@ -152,7 +151,7 @@ def build_report(run: str) -> Path:
     from nbconvert import HTMLExporter
 
     cfg = load_run(run)
-    report_dir = Path("reports") / run
+    report_dir = project_root() / "reports" / run
     report_dir.mkdir(parents=True, exist_ok=True)
     executed = cfg.runs_dir / "notebooks"
     exporter = HTMLExporter()
@@ -184,7 +183,7 @@ def write_index(statuses: dict[str, dict]) -> Path:
         + "".join(rows)
         + "</table></body></html>"
     )
-    path = Path("reports") / "index.html"
+    path = project_root() / "reports" / "index.html"
     path.parent.mkdir(exist_ok=True)
     path.write_text(page)
     return path
@@ -193,8 +192,7 @@ def write_index(statuses: dict[str, dict]) -> Path:
 def report(runs=DEFAULT_RUNS, force: bool = False, quick: bool = False, echo=print) -> dict:
     """Run each run's stages and build its report; a run whose prerequisites are missing is skipped with why."""
     anchor_user_paths()
-    root = repo_root()
-    os.chdir(root)
+    repo_root()  # fail early outside a checkout
     statuses = {}
     for run in runs:
         summary = run_stages(run, force=force, quick=quick, echo=echo)

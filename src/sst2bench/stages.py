@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
+from .paths import project_root
 from .provenance import provenance
 
 FP32_TORCH = "fp32-torch"
@@ -161,7 +162,9 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> dict:
     fp32_onnx = Path(model["onnx_dir"]) / "model.onnx"
     records = {}
     chosen = recipes or cfg.quantize.recipe_objects()
-    for recipe in tqdm(chosen, desc="quantize", unit="recipe", disable=not progress):
+    bar = tqdm(chosen, desc="quantize", unit="recipe", disable=not progress)
+    for recipe in bar:
+        bar.set_postfix_str(recipe.name)
         target = cfg.models_dir / "int8" / recipe.name
         record = load_record(target)
         fresh = record and record["recipe"] == json.loads(json.dumps(recipe.to_dict())) and record.get("fp32_mtime") == fp32_onnx.stat().st_mtime
@@ -297,7 +300,6 @@ def format_recipe_table(rows: list[dict]) -> str:
 # ---------------------------------------------------------------- cloudflare
 
 
-REPLY_CACHE = Path("data") / "interim" / "cloudflare-replies.sqlite"
 QUICK_CLOUDFLARE_EXAMPLES = 20
 
 
@@ -331,7 +333,7 @@ def stage_cloudflare(cfg: RunConfig, quick: bool = False, refresh: bool = False,
     if limit:
         split = split.select(range(min(limit, len(split))))
     base_url = setting("CLOUDFLARE_BASE_URL") or settings.base_url
-    cache = ReplyCache(REPLY_CACHE, base_url, settings.model)
+    cache = ReplyCache(project_root() / "data" / "interim" / "cloudflare-replies.sqlite", base_url, settings.model)
     texts = list(split["sentence"])
     to_send = texts if refresh else [t for t in texts if cache.get(t) is None]
     tokenizer = AutoTokenizer.from_pretrained(cfg.fp32_dir) if (cfg.fp32_dir / "config.json").is_file() else None

@@ -37,9 +37,14 @@ class System(Protocol):
 
 @dataclass
 class InferenceConfig:
-    """How a local model turns texts into tensors and how many threads it may use."""
+    """How a local model turns texts into tensors and how many threads it may use.
 
-    batch_size: int = 32
+    The defaults are the evaluation protocol of every run: one sentence per call, as a served
+    model sees them (dynamic int8 computes activation ranges per call, so batching other
+    sentences with one can change its prediction). ``sst2bench evaluate`` uses them too.
+    """
+
+    batch_size: int = 1
     max_length: int = 128
     padding: str = "dynamic"
     threads: int = 1

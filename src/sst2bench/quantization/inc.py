@@ -11,6 +11,7 @@ criterion (default: at most 1 % relative loss) holds.
 from __future__ import annotations
 
 import logging
+import sys
 import math
 import re
 import time
@@ -87,6 +88,7 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
     """
     import onnx
     from neural_compressor import quantization
+    from tqdm.auto import tqdm
     from neural_compressor.utils.utility import set_random_seed, set_workspace
 
     set_workspace(str(work_dir / "nc_workspace"))
@@ -97,6 +99,8 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
         started = time.perf_counter()
         accuracy = evaluate(model.SerializeToString() if hasattr(model, "SerializeToString") else onnx.load(model).SerializeToString())
         trials.append({"trial": len(trials), "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 2)})
+        what = "fp32 baseline" if len(trials) == 1 else f"int8 trial {len(trials) - 1} of at most {recipe.max_trials}"
+        tqdm.write(f"  {recipe.name}: {what}: accuracy {100 * accuracy:.2f} % on the tuning split", file=sys.stderr)
         return accuracy
 
     logging.getLogger("neural_compressor").setLevel(logging.WARNING)
