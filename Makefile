@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?=
 KERNEL := sst2bench
 
-.PHONY: help venv browser hub-server test report check standin evaluate lab clean
+.PHONY: help venv browser hub-server lint format test report check standin evaluate lab clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -30,7 +30,15 @@ browser: ## install Debian's Chromium when missing (the report test renders page
 		{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "install Chromium (Debian: apt-get install chromium) for the report test"; exit 1; }
 
-test: venv browser hub-server ## run the offline test suite (what CI runs; needs SST-2 files, see README)
+lint: venv ## ruff: lint and check the formatting of src/ and tests/
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: venv ## ruff: fix what can be fixed and format src/ and tests/
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+test: venv browser hub-server lint ## lint, then the offline test suite (what CI runs; needs SST-2 files, see README)
 	$(BIN)/pytest
 
 HUB_VENV := .venv-hub

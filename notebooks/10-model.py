@@ -23,12 +23,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # short settings for smoke runs (used by later stages)
 
 # %%
-import json
 from sst2bench.config import load_run
-from sst2bench.stages import stage_model
+from sst2bench.stages.model import stage_model
 
 cfg = load_run(run)
 
 # %%
 model = stage_model(cfg)
-print(json.dumps({k: v for k, v in model.items() if k not in ("provenance", "standin", "data_files")}, indent=2))
+model.model_dump(exclude={"provenance", "standin", "data_files"})

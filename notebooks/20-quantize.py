@@ -24,15 +24,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: recipes are the same in quick runs
 
 # %%
-import pandas as pd
-
 from sst2bench.config import load_run
-from sst2bench.stages import stage_quantize
+from sst2bench.stages.quantize import stage_quantize
 
 cfg = load_run(run)
 
 # %%
 result = stage_quantize(cfg)
-pd.DataFrame(
-    [{"recipe": name, "ops": r["ops"], "fp32 fallback": len(r["fp32_fallback"]), "size MiB": r["size_mib"], "seconds": r["quantization_seconds"]} for name, r in result.get("recipes", {}).items()]
-) if result["status"] == "done" else result["reason"]
+result.table() if result.done else result.reason

@@ -23,13 +23,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: accuracy always uses the whole eval split of the run
 
 # %%
-import pandas as pd
-
 from sst2bench.config import load_run
-from sst2bench.stages import recipe_table, stage_accuracy
+from sst2bench.stages.accuracy import recipe_table, stage_accuracy
 
 cfg = load_run(run)
 
 # %%
 result = stage_accuracy(cfg)
-pd.DataFrame(recipe_table(cfg)) if result["status"] == "done" else result["reason"]
+recipe_table(cfg) if result.done else result.reason

@@ -23,13 +23,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # batch 1, 1 thread, a few calls: under a minute
 
 # %%
-import pandas as pd
-
 from sst2bench.config import load_run
-from sst2bench.stages import stage_latency
+from sst2bench.stages.latency import stage_latency
 
 cfg = load_run(run)
 
 # %%
 result = stage_latency(cfg, quick=quick)
-pd.DataFrame(result["results"]).drop(columns=["durations_ms"], errors="ignore") if result["status"] == "done" else result["reason"]
+result.table() if result.done else result.reason

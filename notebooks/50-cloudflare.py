@@ -25,10 +25,10 @@ quick: bool = False  # send only a few sentences
 
 # %%
 from sst2bench.config import load_run
-from sst2bench.stages import stage_cloudflare
+from sst2bench.stages.endpoint import stage_endpoint
 
 cfg = load_run(run)
 
 # %%
-result = stage_cloudflare(cfg, quick=quick)
-{k: v for k, v in result.items() if k != "provenance"}
+result = stage_endpoint(cfg, quick=quick)
+result.model_dump(exclude={"provenance"})

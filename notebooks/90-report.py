@@ -74,16 +74,16 @@ if res.systems:
 # Each recipe is a point; the dashed line joins the ones no other point beats on both axes.
 
 # %%
-if res.done("latency") and res.systems:
+if res.latency.done and res.systems:
     figure_pareto(res)
 else:
-    display(Markdown(f"Latency not measured: {res.json['latency'].get('reason', '')}"))
+    display(Markdown(f"Latency not measured: {res.latency.reason}"))
 
 # %% [markdown]
 # ## Latency distributions
 
 # %%
-if res.done("latency"):
+if res.latency.done:
     figure_latency(res)
 
 # %% [markdown]
@@ -107,7 +107,7 @@ if res.systems:
 
 # %%
 for name, result in res.systems.items():
-    if result["family"] == "int8":
+    if result.family == "int8":
         table = disagreements_table(res, name)
         display(Markdown(f"### {name}: {len(table)} disagreement(s)"))
         if len(table):

@@ -13,15 +13,19 @@ REPO = Path(__file__).resolve().parents[1]
 # As the CLI does: a relative SST2_DATA_DIR means "from where pytest was started", whatever a test chdirs to later.
 anchor_user_paths()
 WORDS = (
-    "good great fun charming moving bad dull boring awful mess film movie story it 's a the and "
-    "is not n't but very of this . , ! journey"
+    "good great fun charming moving bad dull boring awful mess film movie story it 's a the and is not n't but very of this . , ! journey"
 ).split()
 
 
 def write_vocab(folder: Path) -> Path:
     """A WordPiece vocabulary small enough for a tiny model."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(WORDS) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz")
+    tokens = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        + sorted(WORDS)
+        + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+        + list("abcdefghijklmnopqrstuvwxyz")
+    )
     vocab = list(dict.fromkeys(tokens))
     path = folder / "vocab.txt"
     path.write_text("\n".join(vocab) + "\n")
@@ -37,8 +41,14 @@ def build_tiny_distilbert(folder: Path, seed: int = 0, id2label=None) -> Path:
     tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_input_names=["input_ids", "attention_mask"])
     id2label = id2label or {0: "NEGATIVE", 1: "POSITIVE"}
     config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size, dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=128,
-        id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        hidden_dim=64,
+        n_layers=2,
+        n_heads=2,
+        max_position_embeddings=128,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
     )
     torch.manual_seed(seed)
     model = DistilBertForSequenceClassification(config).eval()
@@ -99,11 +109,15 @@ def synthetic_sentiment(seed: int = 0) -> tuple[list[tuple[str, int]], list[tupl
 
     adjectives = POSITIVE + NEGATIVE
     rows = []
-    for det, noun, very, adj, punct in itertools.product(("the", "this", "a"), ("film", "movie", "story", "journey"), ("", "very "), adjectives, (".", "!", "")):
+    for det, noun, very, adj, punct in itertools.product(
+        ("the", "this", "a"), ("film", "movie", "story", "journey"), ("", "very "), adjectives, (".", "!", "")
+    ):
         rows.append((f"{det} {noun} is {very}{adj} {punct}".strip(), polarity(adj)))
         for negation in ("not", "n't"):
             rows.append((f"{det} {noun} is {negation} {very}{adj} {punct}".strip(), 1 - polarity(adj)))
-    for det, noun, first, second, punct in itertools.product(("the", "this", "a"), ("film", "movie", "story", "journey"), adjectives, adjectives, (".", "!", "")):
+    for det, noun, first, second, punct in itertools.product(
+        ("the", "this", "a"), ("film", "movie", "story", "journey"), adjectives, adjectives, (".", "!", "")
+    ):
         if polarity(first) != polarity(second):
             rows.append((f"{det} {noun} is {first} but {second} {punct}".strip(), polarity(second)))
     random.Random(seed).shuffle(rows)
@@ -143,8 +157,14 @@ def build_signal_model(folder: Path, seed: int = 0, steps: int = 300) -> SignalM
     tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_input_names=["input_ids", "attention_mask"])
     id2label = {0: "NEGATIVE", 1: "POSITIVE"}
     config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size, dim=64, hidden_dim=128, n_layers=2, n_heads=4, max_position_embeddings=128,
-        id2label=id2label, label2id={v: k for k, v in id2label.items()},
+        vocab_size=tokenizer.vocab_size,
+        dim=64,
+        hidden_dim=128,
+        n_layers=2,
+        n_heads=4,
+        max_position_embeddings=128,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
     )
     threads = torch.get_num_threads()
     torch.manual_seed(seed)

@@ -104,7 +104,10 @@ class HubServer:
         env["PYTHONUNBUFFERED"] = "1"  # the access log is read while the server runs
         self.process = subprocess.Popen(
             [str(OLAH_CLI), "--config", str(config), "--log-path", str(self.workdir / "logs")],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         log.close()
         import httpx

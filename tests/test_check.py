@@ -1,12 +1,12 @@
-import json
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from sst2bench.accuracy import PredictionRecord, save_predictions
-from sst2bench.check import isa_class, run_check, write_baseline, write_junit
+from sst2bench.accuracy import PredictionRecord, accuracy_report, save_predictions
+from sst2bench.check import isa_class, run_check, write_junit
 from sst2bench.cli import main
 from sst2bench.config import load_run, run_config_from_dict
+from sst2bench.results import AccuracyResult, LatencyResult, SystemAccuracy, write_result
 
 from .conftest import REPO
 
@@ -28,9 +28,9 @@ def write_run(cfg, systems: dict[str, tuple[str, list[int]]]) -> None:
     for name, (family, labels) in systems.items():
         records = [PredictionRecord(i, i % 2, label, 0.9, [0.1, 0.9]) for i, label in enumerate(labels)]
         save_predictions(records, cfg.runs_dir / "predictions" / f"{name}.jsonl")
-        correct = sum(r.label == r.gold for r in records)
-        results[name] = {"family": family, "correct": correct, "n": N, "accuracy": correct / N, "predictions": f"{name}.jsonl"}
-    (cfg.runs_dir / "accuracy.json").write_text(json.dumps({"status": "done", "systems": results}))
+        report = accuracy_report([r.gold for r in records], [r.label for r in records])
+        results[name] = SystemAccuracy(**report, system=name, family=family, seconds=0.0, predictions=f"{name}.jsonl")
+    write_result(cfg.runs_dir / "accuracy.json", AccuracyResult(split="validation", n=N, systems=results))
 
 
 @pytest.fixture
@@ -103,7 +103,13 @@ def test_a_recipe_added_to_the_ci_run_without_a_baseline_fails_with_the_update_c
     assert main(["check", "--run", "gate", "--update-baseline"]) == 0
 
     added = run_config_from_dict({"run": "gate", "data": {"source": "tsv"}, "quantize": {"recipes": [*ci.quantize.recipes, "ort-dynamic"]}})
-    write_run(added, {name: ("fp32" if name.startswith("fp32") else "int8", predictions(180)) for name in ["fp32-torch", "fp32-ort", *added.quantize.recipes]})
+    write_run(
+        added,
+        {
+            name: ("fp32" if name.startswith("fp32") else "int8", predictions(180))
+            for name in ["fp32-torch", "fp32-ort", *added.quantize.recipes]
+        },
+    )
     failed = [r for r in run_check(added) if not r.passed]
     assert [(r.rule, r.system) for r in failed] == [("in the baseline", "ort-dynamic")]
     assert "sst2bench check --run gate --update-baseline --systems ort-dynamic" in failed[0].why
@@ -123,7 +129,7 @@ def test_a_baseline_system_the_run_no_longer_produces_fails(gate):
 def test_the_speed_rule_fails_a_system_without_a_ratio_instead_of_skipping_it(gate):
     cfg = run_config_from_dict({"run": "gate", "data": {"source": "tsv"}, "check": {"min_speedup": 1.5}})
     write_run(cfg, {"fp32-torch": ("fp32", predictions(180)), "fast": ("int8", predictions(180)), "unmeasured": ("int8", predictions(180))})
-    (cfg.runs_dir / "latency.json").write_text(json.dumps({"speedup_vs_fp32_ort": {"fp32-torch": 0.5, "fast": 2.0}}))
+    write_result(cfg.runs_dir / "latency.json", LatencyResult(speedup_vs_fp32_ort={"fp32-torch": 0.5, "fast": 2.0}))
     results = {r.system: r for r in run_check(cfg) if r.rule.startswith("int8 ≥")}
     assert results["fast"].passed and not results["unmeasured"].passed and results["unmeasured"].value == "not measured"
 
@@ -150,7 +156,9 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     import onnx
     from onnx import numpy_helper
 
-    from sst2bench.stages import stage_accuracy, stage_model, stage_quantize
+    from sst2bench.stages.accuracy import stage_accuracy
+    from sst2bench.stages.model import stage_model
+    from sst2bench.stages.quantize import stage_quantize
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))

@@ -13,7 +13,19 @@ def run(capsys, *argv):
 
 
 def test_evaluate_prints_and_writes_the_same_accuracy(tiny_model_dir, sst2_dir, tmp_path, capsys):
-    code, out, err = run(capsys, "evaluate", "--model", str(tiny_model_dir), "--data-dir", str(sst2_dir), "--limit", "40", "--output", str(tmp_path), "--quiet")
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        "--model",
+        str(tiny_model_dir),
+        "--data-dir",
+        str(sst2_dir),
+        "--limit",
+        "40",
+        "--output",
+        str(tmp_path),
+        "--quiet",
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "accuracy.json").read_text())
     assert result["n"] == 40
@@ -25,7 +37,9 @@ def test_evaluate_prints_and_writes_the_same_accuracy(tiny_model_dir, sst2_dir, 
     assert provenance["packages"]["torch"].startswith("2.13.0")
     assert provenance["params"]["limit"] == 40
     # The recorded ISA flags are what this CPU reports, flag by flag (not merely present as keys).
-    cpu_flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    cpu_flags = set(
+        next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split(":", 1)[1].split()
+    )
     isa = provenance["cpu"]["isa"]
     assert {"avx2", "avx512f", "avx512_vnni"} <= set(isa)
     assert isa == {flag: flag in cpu_flags for flag in isa}

@@ -98,7 +98,15 @@ def test_slow_malformed_and_truncated_replies_are_retried(httpserver):
         time.sleep(0.6)
         return OK
 
-    seen = scripted(httpserver, [slow, Response("not json", content_type="application/json"), Response('{"result": [{"label"', content_type="application/json"), OK])
+    seen = scripted(
+        httpserver,
+        [
+            slow,
+            Response("not json", content_type="application/json"),
+            Response('{"result": [{"label"', content_type="application/json"),
+            OK,
+        ],
+    )
     reply = client_for(httpserver, timeout_s=0.3).classify("good")
     assert reply.retries == 3 and len(seen) == 4
 
@@ -154,7 +162,13 @@ def test_cost_estimate_matches_the_published_price_worked_by_hand(tiny_model_dir
     # $0.011 per 1,000 neurons -> 0.013 / 0.011 * 1000 = 1,181.8 neurons,
     # 1,181.8 / 10,000 free neurons a day = 0.1182 of a day's free allocation.
     cost = estimate_cost(["good film ."] * 100_000, tokenizer)
-    assert cost == {"requests": 100_000, "input_tokens": 500_000, "dollars": 0.013, "neurons": 1181.8, "share_of_daily_free_neurons": 0.1182}
+    assert cost == {
+        "requests": 100_000,
+        "input_tokens": 500_000,
+        "dollars": 0.013,
+        "neurons": 1181.8,
+        "share_of_daily_free_neurons": 0.1182,
+    }
     assert estimate_cost([], tokenizer)["dollars"] == 0
 
 
@@ -201,14 +215,42 @@ def test_serve_answers_our_client_like_the_local_model(served):
 def test_serve_works_with_cloudflares_curl_example(served):
     _, base_url = served
     out = subprocess.run(
-        ["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", "-H", f"Authorization: Bearer {TOKEN}", "-d", '{"text": "good film"}'],
-        capture_output=True, text=True, check=True,
+        [
+            "curl",
+            "-s",
+            f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}",
+            "-X",
+            "POST",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "-d",
+            '{"text": "good film"}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     body = json.loads(out.stdout)
     assert body["success"] is True and {r["label"] for r in body["result"]} == {"NEGATIVE", "POSITIVE"}
-    bad = subprocess.run(["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", "-d", '{"text": "x"}'], capture_output=True, text=True)
+    bad = subprocess.run(
+        ["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", "-d", '{"text": "x"}'], capture_output=True, text=True
+    )
     assert json.loads(bad.stdout)["errors"][0]["code"] == 10000
-    empty = subprocess.run(["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", "-H", f"Authorization: Bearer {TOKEN}", "-d", '{"text": ""}'], capture_output=True, text=True)
+    empty = subprocess.run(
+        [
+            "curl",
+            "-s",
+            f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}",
+            "-X",
+            "POST",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            "-d",
+            '{"text": ""}',
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert json.loads(empty.stdout)["success"] is False
 
 
@@ -218,14 +260,17 @@ def test_serve_works_with_the_official_sdk(served):
     system, base_url = served
     sdk = Cloudflare(api_token=TOKEN, base_url=base_url, max_retries=0)
     result = sdk.ai.run(MODEL, account_id=ACCOUNT, text="good film .")
-    scores = {item["label"] if isinstance(item, dict) else item.label: item["score"] if isinstance(item, dict) else item.score for item in result}
+    scores = {
+        item["label"] if isinstance(item, dict) else item.label: item["score"] if isinstance(item, dict) else item.score for item in result
+    }
     assert scores["POSITIVE"] == pytest.approx(system.predict(["good film ."])[0].probabilities[1])
 
 
 def test_stage_end_to_end_against_serve_matches_local_accuracy_and_hides_the_token(served, tiny_model_dir, sst2_dir, tmp_path, monkeypatch):
     from sst2bench.config import run_config_from_dict
     from sst2bench.evaluation import score_system
-    from sst2bench.stages import load_data, eval_split, stage_cloudflare
+    from sst2bench.stages.common import eval_split, load_data
+    from sst2bench.stages.endpoint import stage_endpoint as stage_cloudflare
 
     system, base_url = served
     monkeypatch.chdir(tmp_path)
@@ -235,12 +280,12 @@ def test_stage_end_to_end_against_serve_matches_local_accuracy_and_hides_the_tok
     monkeypatch.setenv("CLOUDFLARE_BASE_URL", base_url)
     cfg = run_config_from_dict({"run": "cf", "model": {"kind": "local", "path": str(tiny_model_dir)}, "data": {"eval_limit": 30}})
     result = stage_cloudflare(cfg, progress=False)
-    assert result["status"] == "done" and result["usage"]["sent"] == 30
+    assert result.status == "done" and result.usage["sent"] == 30
     local = score_system(system, eval_split(cfg, load_data(cfg, splits=("validation",))[0]), tmp_path / "local.jsonl", progress=False)
-    assert result["system"]["correct"] == local["correct"]
-    assert result["cost_estimate"]["requests"] == 30 and result["collected_from"] <= result["collected_to"]
+    assert result.system.correct == local["correct"]
+    assert result.cost_estimate["requests"] == 30 and result.collected_from <= result.collected_to
     rerun = stage_cloudflare(cfg, progress=False)
-    assert rerun["usage"] == {"sent": 0, "from_cache": 30, "retries_this_run": 0}
+    assert rerun.usage == {"sent": 0, "from_cache": 30, "retries_this_run": 0}
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
@@ -248,10 +293,10 @@ def test_stage_end_to_end_against_serve_matches_local_accuracy_and_hides_the_tok
 
 def test_stage_without_credentials_says_why(tmp_path, monkeypatch, sst2_dir):
     from sst2bench.config import run_config_from_dict
-    from sst2bench.stages import stage_cloudflare
+    from sst2bench.stages.endpoint import stage_endpoint as stage_cloudflare
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID", raising=False)
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     result = stage_cloudflare(run_config_from_dict({"run": "cf"}), progress=False)
-    assert result["status"] == "skipped" and "CLOUDFLARE_API_TOKEN not set" in result["reason"]
+    assert result.status == "skipped" and "CLOUDFLARE_API_TOKEN not set" in result.reason

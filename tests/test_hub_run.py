@@ -151,7 +151,15 @@ def use_local_hub(patch: pytest.MonkeyPatch, server: HubServer, root) -> None:
     patch.setenv("NO_PROXY", "127.0.0.1,localhost")
     patch.setenv("no_proxy", "127.0.0.1,localhost")
     # CI exports HF_HUB_OFFLINE=1; SST-2 must come from the Hub, not a folder; no credentials of any kind.
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "SST2_DATA_DIR", "HF_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL"):
+    for name in (
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "SST2_DATA_DIR",
+        "HF_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_BASE_URL",
+    ):
         patch.delenv(name, raising=False)
     hub.hub_reachable.cache_clear()  # lru_cached: it may hold an answer from before this environment
 
@@ -173,9 +181,21 @@ def write_run(workspace, name: str, pinned: dict, **changes) -> None:
     params["model"]["revision"] = pinned["model"][:7]  # short, as the real params pin it
     params["reference"]["revision"] = pinned["reference"]
     params["data"]["revision"] = pinned["glue"]
-    params["quantize"] = {"recipes": ["ort-dynamic", "inc-static"], "threads": 1, "overrides": {"inc-static": {"calibration_samples": 16, "max_trials": 2}}}
+    params["quantize"] = {
+        "recipes": ["ort-dynamic", "inc-static"],
+        "threads": 1,
+        "overrides": {"inc-static": {"calibration_samples": 16, "max_trials": 2}},
+    }
     params["inference"]["threads"] = 1
-    params["latency"] = {"batch_sizes": [1], "paddings": ["dynamic"], "threads": [1], "samples": 4, "warmup": 1, "iterations": 3, "duration_s": 1.0}
+    params["latency"] = {
+        "batch_sizes": [1],
+        "paddings": ["dynamic"],
+        "threads": [1],
+        "samples": 4,
+        "warmup": 1,
+        "iterations": 3,
+        "duration_s": 1.0,
+    }
     params["cloudflare"] = {"enabled": False}
     for dotted, value in changes.items():
         section, key = dotted.split("__")
@@ -284,9 +304,15 @@ def test_a_wrong_revision_stops_with_one_line_naming_repo_and_revision(hub_run, 
     params = copy / "params" / "distilbert.yaml"
     params.write_text(params.read_text().replace(pinned["reference"], MISSING_SHA))
     message = failure(copy, "distilbert")
-    assert "stage 'accuracy'" in message and f"{REFERENCE_ID} at revision {MISSING_SHA}" in message and "reference.revision" in message, message
+    assert "stage 'accuracy'" in message and f"{REFERENCE_ID} at revision {MISSING_SHA}" in message and "reference.revision" in message, (
+        message
+    )
 
-    for path in (f"/api/models/{MODEL_ID}/revision/{MISSING_SHA}", f"/api/datasets/{GLUE_ID}/revision/{MISSING_SHA}", f"/api/models/{REFERENCE_ID}/revision/{MISSING_SHA}"):
+    for path in (
+        f"/api/models/{MODEL_ID}/revision/{MISSING_SHA}",
+        f"/api/datasets/{GLUE_ID}/revision/{MISSING_SHA}",
+        f"/api/models/{REFERENCE_ID}/revision/{MISSING_SHA}",
+    ):
         assert server.saw(path), path
 
 

@@ -6,7 +6,7 @@ import pytest
 from sst2bench.config import LatencyConfig
 from sst2bench.errors import UserError
 from sst2bench.latency import LatencyStats, run_worker, sample_texts, speedups, sweep, time_calls
-from sst2bench.stages import SystemSpec
+from sst2bench.systems import SystemSpec
 
 
 def test_stats_match_numpy():
@@ -43,9 +43,15 @@ def test_samples_are_seeded_and_bounded():
 
 def test_worker_measures_in_its_own_process_with_threads_set(tiny_model_dir):
     job = {
-        "spec": {"name": "tiny", "kind": "torch", "path": str(tiny_model_dir), "family": "fp32"},
-        "threads": 2, "batch_sizes": [1, 2], "paddings": ["dynamic", "max_length"], "max_length": 16,
-        "texts": ["good film .", "dull mess", "fun !"], "warmup": 1, "iterations": 3, "duration_s": 5.0,
+        "spec": {"name": "tiny", "backend": "torch", "path": str(tiny_model_dir), "family": "fp32"},
+        "threads": 2,
+        "batch_sizes": [1, 2],
+        "paddings": ["dynamic", "max_length"],
+        "max_length": 16,
+        "texts": ["good film .", "dull mess", "fun !"],
+        "warmup": 1,
+        "iterations": 3,
+        "duration_s": 5.0,
     }
     results = []
     run_worker(job, results.append)
@@ -59,9 +65,15 @@ def test_worker_measures_in_its_own_process_with_threads_set(tiny_model_dir):
 
 def test_onnx_worker_runs_with_the_requested_intra_op_threads(signal_model):
     job = {
-        "spec": {"name": "signal", "kind": "onnx", "path": str(signal_model.onnx_dir), "family": "fp32"},
-        "threads": 2, "batch_sizes": [1], "paddings": ["dynamic"], "max_length": 16,
-        "texts": ["good film .", "dull mess"], "warmup": 0, "iterations": 2, "duration_s": 5.0,
+        "spec": {"name": "signal", "backend": "onnxruntime", "path": str(signal_model.onnx_dir), "family": "fp32"},
+        "threads": 2,
+        "batch_sizes": [1],
+        "paddings": ["dynamic"],
+        "max_length": 16,
+        "texts": ["good film .", "dull mess"],
+        "warmup": 0,
+        "iterations": 2,
+        "duration_s": 5.0,
     }
     results = []
     run_worker(job, results.append)
@@ -72,7 +84,7 @@ def test_onnx_worker_runs_with_the_requested_intra_op_threads(signal_model):
 
 def test_interrupted_sweep_resumes_without_measuring_twice(tmp_path, monkeypatch):
     settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, iterations=1, warmup=0)
-    specs = [SystemSpec("a", "onnx", "x", "fp32"), SystemSpec("b", "onnx", "y", "int8")]
+    specs = [SystemSpec("a", "onnxruntime", "x", "fp32"), SystemSpec("b", "onnxruntime", "y", "int8")]
     partial = tmp_path / "partial.jsonl"
     row = {"system": "a", "threads": 1, "batch_size": 1, "padding": "dynamic", "p50_ms": 4.0}
     partial.write_text(json.dumps(row) + "\n")

@@ -21,7 +21,9 @@ def test_every_stage_has_a_notebook():
 def test_notebook_is_in_sync_without_outputs_and_has_one_parameters_cell(path):
     notebook = nbformat.read(path, as_version=4)
     script = jupytext.read(path.with_suffix(".py"))
-    assert [(c.cell_type, c.source) for c in notebook.cells] == [(c.cell_type, c.source) for c in script.cells], "run `jupytext --sync notebooks/*.py`"
+    assert [(c.cell_type, c.source) for c in notebook.cells] == [(c.cell_type, c.source) for c in script.cells], (
+        "run `jupytext --sync notebooks/*.py`"
+    )
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     parameters = [c for c in code if "parameters" in c.metadata.get("tags", [])]

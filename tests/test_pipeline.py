@@ -44,7 +44,12 @@ def test_pipeline_caches_reruns_what_changed_and_reports(workspace):
     lines = []
     first = run_stages("tiny", echo=lines.append)
     assert {name: s["status"] for name, s in first.items()} == {
-        "model": "done", "quantize": "done", "accuracy": "done", "latency": "done", "cloudflare": "skipped", "report": "done",
+        "model": "done",
+        "quantize": "done",
+        "accuracy": "done",
+        "latency": "done",
+        "cloudflare": "skipped",
+        "report": "done",
     }
     timings = [line for line in lines if line.endswith(" s")]
     assert len(timings) == 6 and all(line.startswith("[tiny]") for line in lines)
@@ -78,8 +83,17 @@ def test_report_index_and_browser_render(workspace):
     browser = chromium()
     if browser is None:
         pytest.fail("Chromium is needed to check the report in a browser: apt-get install chromium (.ci/run does)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={workspace / 'chrome'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={workspace / 'chrome'}",
+    ]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 3 and dom.count("<img") >= 5
     shot = workspace / "report.png"
@@ -96,10 +110,10 @@ def test_a_skipped_stage_reruns_once_its_prerequisite_appears(monkeypatch, tmp_p
         monkeypatch.delenv(name, raising=False)
     cfg = run_config_from_dict({"run": "x"})
     cloudflare = next(s for s in STAGES if s.name == "cloudflare")
-    without = stage_key(cloudflare, cfg, REPO, "code")
-    assert stage_key(cloudflare, cfg, REPO, "code") == without
+    without = stage_key(cloudflare, cfg, REPO)
+    assert stage_key(cloudflare, cfg, REPO) == without
     (tmp_path / ".env").write_text("CLOUDFLARE_ACCOUNT_ID=a\nCLOUDFLARE_API_TOKEN=b\n")
-    assert stage_key(cloudflare, cfg, REPO, "code") != without
+    assert stage_key(cloudflare, cfg, REPO) != without
 
 
 RESUME_RUN = """

@@ -3,14 +3,15 @@ that must be caught, and every recipe option shown to change what it claims to c
 
 import json
 import random
+import re
 import shutil
-from dataclasses import replace
+import textwrap
 
 import numpy as np
 import pytest
 
 from sst2bench.errors import UserError
-from sst2bench.quantization import PRESETS, Recipe, preset
+from sst2bench.quantization import PRESETS, CalibrationConfig, Method, Recipe, get_method, preset, register_method
 from sst2bench.quantization.artifacts import activation_qparams, identical_recipes, qparam_roles, qparams, qparams_digest
 from sst2bench.quantization.inc import TuningFailed
 from sst2bench.quantization.run import quantize
@@ -22,6 +23,14 @@ from .conftest import WORDS, onnx_accuracy_on
 BOUND_POINTS = 2.0
 # Small calibration for speed: the synthetic sentences are at most 11 tokens, so 16 holds them.
 FAST = {"calibration_samples": 32, "calibration_max_length": 16}
+
+
+def fast(name: str, **changes):
+    """``preset(name, **FAST, **changes)``; FAST only for static methods (dynamic ones take no calibration)."""
+    recipe = preset(name, **changes)
+    return recipe.replace(**FAST) if recipe.is_static else recipe
+
+
 TEXTS = ["good film .", "a very dull , boring mess", "it 's not great but fun !", "awful", "charming and moving"] * 4
 
 
@@ -62,11 +71,242 @@ def test_presets_are_valid_and_named_after_themselves():
     with pytest.raises(UserError, match="unknown recipe"):
         preset("fp4-magic")
     with pytest.raises(UserError, match="calibration"):
-        Recipe("x", "ort-static", calibration="average")
+        Recipe.build("x", "ort-static", calibration="average")
     with pytest.raises(UserError, match="strategy"):
-        Recipe("x", "inc-static", strategy="greedy")
+        Recipe.build("x", "inc-static", strategy="greedy")
     with pytest.raises(UserError, match="unknown fields"):
         Recipe.from_dict({"name": "x", "method": "ort-static", "bits": 4})
+
+
+# ---------------------------------------------------------------- typed method configs and the registry
+
+# Fields each method does not read: setting one is an error naming the recipe, field and method.
+IGNORED_FIELDS = [
+    ("ort-static-qdq", "ort-static", {"max_trials": 5}),
+    ("ort-static-qdq", "ort-static", {"criterion": "absolute"}),
+    ("ort-static-qdq", "ort-static", {"tolerable_loss": 0.02}),
+    ("ort-static-qdq", "ort-static", {"strategy": "mse_v2"}),
+    ("ort-static-qdq", "ort-static", {"smooth_quant_alpha": 0.5}),
+    ("ort-dynamic", "ort-dynamic", {"quant_format": "QDQ"}),
+    ("ort-dynamic", "ort-dynamic", {"calibration_samples": 16}),
+    ("ort-dynamic", "ort-dynamic", {"calibration": "entropy"}),
+    ("ort-dynamic", "ort-dynamic", {"percentile": 99.9}),
+    ("ort-dynamic", "ort-dynamic", {"max_trials": 5}),
+    ("inc-static", "inc-static", {"optimum_exclusions": False}),
+    ("inc-static", "inc-static", {"weight_type": "uint8"}),
+    ("inc-static", "inc-static", {"num_bins": 512}),
+    ("inc-static", "inc-static", {"num_quantized_bins": 64}),
+    ("inc-static", "inc-static", {"percentile": 99.9}),
+]
+
+
+@pytest.mark.parametrize("name, method, change", IGNORED_FIELDS)
+def test_a_field_the_method_does_not_read_is_an_error(name, method, change):
+    (field,) = change
+    expected = f"recipe '{name}': {field} is not a field of method {method}"
+    with pytest.raises(UserError, match=re.escape(expected)) as error:
+        preset(name, **change)
+    assert "(fields: " in str(error.value) and "operators" in str(error.value)
+    with pytest.raises(UserError, match=re.escape(f"recipe 'x': {field} is not a field of method {method}")):
+        Recipe.build("x", method, **change)
+    with pytest.raises(UserError, match=f"recipe 'x': unknown fields \\['{field}'\\] for method {method}"):
+        Recipe.from_dict({"name": "x", "method": method, **change})
+
+
+def test_each_method_config_holds_only_what_its_method_reads():
+    from sst2bench.quantization.base import field_names, get_method
+
+    fields = {name: set(field_names(get_method(name).config_class)) for name in ("ort-static", "ort-dynamic", "inc-static")}
+    common = {"operators", "optimize_graph", "fp32_nodes"}
+    assert fields["ort-static"] == common | {
+        "quant_format",
+        "activation_type",
+        "weight_type",
+        "per_channel",
+        "reduce_range",
+        "optimum_exclusions",
+    }
+    assert fields["ort-dynamic"] == common | {"activation_type", "weight_type", "per_channel", "reduce_range", "optimum_exclusions"}
+    assert fields["inc-static"] == common | {
+        "quant_format",
+        "activation_type",
+        "per_channel",
+        "reduce_range",
+        "criterion",
+        "tolerable_loss",
+        "max_trials",
+        "strategy",
+        "smooth_quant_alpha",
+    }
+    assert preset("ort-dynamic").calibration is None and not preset("ort-dynamic").is_static
+    assert preset("inc-static").calibration == CalibrationConfig() and preset("inc-static").is_static
+
+
+@pytest.mark.parametrize(
+    "name, change, message",
+    [
+        ("ort-static-qdq", {"calibration": "entropy", "num_bins": 128, "num_quantized_bins": 128}, "num_quantized_bins < num_bins"),
+        ("ort-static-qdq", {"calibration": "entropy", "num_bins": 64, "num_quantized_bins": 128}, "num_quantized_bins < num_bins"),
+        ("ort-static-qdq", {"percentile": 99.0}, "calibration 'minmax' does not read percentile"),
+        ("ort-static-qdq", {"num_bins": 512}, "calibration 'minmax' does not read num_bins"),
+        ("ort-static-qdq", {"calibration": "entropy", "percentile": 99.0}, "calibration 'entropy' does not read percentile"),
+        ("ort-static-qdq-percentile", {"num_quantized_bins": 64}, "calibration 'percentile' does not read num_quantized_bins"),
+        ("ort-static-qdq-percentile", {"percentile": 0}, r"percentile must be in \(0, 100\]"),
+        ("ort-static-qdq-percentile", {"percentile": 100.5}, r"percentile must be in \(0, 100\]"),
+        ("ort-static-qdq", {"calibration_samples": 0}, "samples and batch_size must be at least 1"),
+        ("ort-static-qdq", {"calibration_max_length": 4}, "max_length must be at least 8"),
+        ("ort-dynamic", {"activation_type": "int8"}, "dynamic quantization takes uint8 activations"),
+        ("ort-static-qdq", {"quant_format": "QLinear"}, "quant_format must be one of"),
+        ("ort-static-qdq", {"weight_type": "int4"}, "weight_type must be one of"),
+        ("ort-static-qdq", {"operators": ()}, "operators must name at least one op type"),
+        ("inc-static", {"tolerable_loss": 1.5}, r"tolerable_loss must be in \[0, 1\)"),
+        ("inc-static", {"criterion": "percent"}, "criterion must be one of"),
+        ("inc-static", {"smooth_quant_alpha": 2.0}, "smooth_quant_alpha must be in"),
+        ("inc-static", {"max_trials": 0}, "max_trials must be at least 1"),
+    ],
+)
+def test_invalid_combinations_are_refused_naming_the_recipe(name, change, message):
+    with pytest.raises(UserError, match=f"recipe '{name}': .*{message}"):
+        preset(name, **change)
+
+
+def test_configs_assembled_by_hand_are_checked_against_their_method():
+    from sst2bench.quantization.inc import IncStaticConfig
+    from sst2bench.quantization.ort_dynamic import OrtDynamicConfig
+    from sst2bench.quantization.ort_static import OrtStaticConfig
+
+    assert Recipe("x", "ort-static", OrtStaticConfig(quant_format="QDQ")).calibration == CalibrationConfig()
+    with pytest.raises(UserError, match="method inc-static does not read calibration num_bins"):
+        Recipe("x", "inc-static", IncStaticConfig(), CalibrationConfig(method="entropy", num_bins=512))
+    with pytest.raises(UserError, match="method ort-dynamic is dynamic and takes no calibration"):
+        Recipe("x", "ort-dynamic", OrtDynamicConfig(), CalibrationConfig())
+    with pytest.raises(UserError, match="method ort-static takes a OrtStaticConfig, not a IncStaticConfig"):
+        Recipe("x", "ort-static", IncStaticConfig())
+    with pytest.raises(UserError, match="unknown quantization method 'fp4'; methods: inc-static, ort-dynamic, ort-static"):
+        Recipe.build("x", "fp4")
+    with pytest.raises(UserError, match="method cannot be replaced"):
+        preset("ort-static-qdq").replace(method="inc-static")
+    with pytest.raises(UserError, match="entropy calibration needs"):  # without a recipe, no recipe name
+        CalibrationConfig(method="entropy", num_bins=128, num_quantized_bins=128)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_preset_round_trips_through_json_and_flat_fields(name):
+    recipe = preset(name)
+    saved = json.loads(json.dumps(recipe.to_dict()))
+    assert saved == recipe.to_dict() and set(saved) == {"name", "method", "config", "calibration"}
+    assert Recipe.from_dict(saved) == recipe
+    assert Recipe.from_dict(recipe.flat()) == recipe == Recipe.build(**recipe.flat())
+    assert all(getattr(recipe, field) == value for field, value in recipe.flat().items() if field != "calibration")
+
+
+def test_overrides_in_params_are_checked_when_the_params_load():
+    from sst2bench.config import QuantizeConfig
+
+    cfg = QuantizeConfig(
+        recipes=["inc-static"], overrides={"inc-static": {"max_trials": 10, "tolerable_loss": 0.005, "calibration_samples": 16}}
+    )
+    (recipe,) = cfg.recipe_objects()
+    assert (recipe.config.max_trials, recipe.config.tolerable_loss, recipe.calibration.samples) == (10, 0.005, 16)
+    with pytest.raises(UserError, match="recipe 'ort-dynamic': max_trials is not a field of method ort-dynamic"):
+        QuantizeConfig(overrides={"ort-dynamic": {"max_trials": 10}})
+
+
+def test_importing_the_package_imports_no_method():
+    import subprocess
+    import sys
+
+    code = "import sys, sst2bench.quantization as q; q.PRESETS; print(sorted(m for m in sys.modules if m.startswith('sst2bench.quantization')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert not {"ort", "ort_static", "ort_dynamic", "inc", "run"} & {m.rsplit(".", 1)[-1] for m in eval(loaded)}, loaded
+
+
+def test_discovery_lists_exactly_the_modules_that_define_methods():
+    from sst2bench.quantization.base import method_modules
+
+    assert method_modules() == {
+        "sst2bench.quantization.inc": ["inc-static"],
+        "sst2bench.quantization.ort_dynamic": ["ort-dynamic"],
+        "sst2bench.quantization.ort_static": ["ort-static"],
+    }
+
+
+def test_a_method_is_one_module_dropped_into_the_package(signal_model, tmp_path, monkeypatch):
+    """A module on the package's path that registers a method is found by name, imported on first
+    lookup, and quantizes through ``quantize`` with no other file edited."""
+    import sys
+
+    import sst2bench.quantization as package
+    from sst2bench.quantization import base
+
+    folder = tmp_path / "dropped"
+    folder.mkdir()
+    (folder / "toy_dynamic.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass
+
+            from sst2bench.quantization.base import Method, MethodConfig, register_method
+
+
+            @dataclass(frozen=True)
+            class ToyConfig(MethodConfig):
+                per_channel: bool = False
+
+
+            @register_method
+            class ToyDynamic(Method):
+                name = "toy-dynamic"
+                config_class = ToyConfig
+                is_static = False
+
+                def quantize(self, job):
+                    from onnxruntime.quantization import quantize_dynamic
+
+                    config = job.recipe.config
+                    quantize_dynamic(
+                        str(job.source), str(job.out_dir / "model.onnx"), op_types_to_quantize=list(config.operators),
+                        per_channel=config.per_channel, nodes_to_exclude=list(config.fp32_nodes),
+                    )
+            """
+        )
+    )
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(folder)])
+    monkeypatch.setattr(base, "METHODS", dict(base.METHODS))
+    monkeypatch.delitem(sys.modules, "sst2bench.quantization.toy_dynamic", raising=False)
+    assert base.method_modules()["sst2bench.quantization.toy_dynamic"] == ["toy-dynamic"]
+    assert "sst2bench.quantization.toy_dynamic" not in sys.modules  # found by reading, not importing
+    recipe = Recipe.build("toy", "toy-dynamic", per_channel=True)
+    assert "sst2bench.quantization.toy_dynamic" in sys.modules and not recipe.is_static and recipe.calibration is None
+    with pytest.raises(UserError, match="recipe 'toy': calibration_samples is not a field of method toy-dynamic"):
+        Recipe.build("toy", "toy-dynamic", calibration_samples=8)
+    record = quantize(recipe, signal_model.onnx_dir, tmp_path / "toy", signal_model.train)
+    assert record["ops"]["MatMul"]["int8"] > 0 and record["tuning"] is None
+    assert record["recipe"] == {
+        "name": "toy",
+        "method": "toy-dynamic",
+        "config": {"operators": ["MatMul"], "optimize_graph": True, "fp32_nodes": [], "per_channel": True},
+        "calibration": None,
+    }
+    sys.modules.pop("sst2bench.quantization.toy_dynamic", None)
+
+
+def test_a_method_defined_anywhere_registers_with_the_decorator(monkeypatch):
+    from sst2bench.quantization import base
+
+    monkeypatch.setattr(base, "METHODS", dict(base.METHODS))
+
+    @register_method
+    class Copy(Method):
+        name = "copy"
+        is_static = True
+
+    assert get_method("copy") is Copy and Recipe.build("c", "copy", calibration_samples=3).calibration.samples == 3
+    with pytest.raises(TypeError, match="defined twice"):
+
+        @register_method
+        class Other(Method):
+            name = "ort-static"
 
 
 def test_the_signal_model_learned_its_task(signal_model):
@@ -78,8 +318,17 @@ def test_the_signal_model_learned_its_task(signal_model):
 
 # One or more presets of every family: ORT dynamic, ORT static QDQ, ORT static QOperator, INC.
 FAMILY_PRESETS = [
-    "ort-dynamic", "ort-dynamic-pc", "ort-static-qdq", "ort-static-qdq-u8s8-pc-rr", "ort-static-mixed", "ort-static-qdq-s8s8",
-    "ort-static-qdq-percentile", "ort-static-qdq-entropy", "ort-static-qop-fused", "ort-static-qop-fused-rr", "inc-static",
+    "ort-dynamic",
+    "ort-dynamic-pc",
+    "ort-static-qdq",
+    "ort-static-qdq-u8s8-pc-rr",
+    "ort-static-mixed",
+    "ort-static-qdq-s8s8",
+    "ort-static-qdq-percentile",
+    "ort-static-qdq-entropy",
+    "ort-static-qop-fused",
+    "ort-static-qop-fused-rr",
+    "inc-static",
 ]
 
 
@@ -90,7 +339,7 @@ def test_every_family_is_checked():
 
 @pytest.mark.parametrize("name", FAMILY_PRESETS)
 def test_int8_stays_within_two_points_of_fp32_on_held_out_sentences(name, signal_model, quantized, tmp_path_factory):
-    out, record = quantized(preset(name, **FAST))
+    out, record = quantized(fast(name))
     assert record["ops"]["MatMul"]["int8"] > 0 and record["recipe"]["name"] == name
     assert record["qparams_digest"] == qparams_digest(out / "model.onnx")
     assert not list(out.parent.glob("**/augmented_model.onnx")) and not list(out.parent.glob("**/nc_workspace"))
@@ -147,7 +396,7 @@ def break_quantized(source_dir, out_dir, how: str) -> int:
     ],
 )
 def test_a_broken_quantizer_fails_the_same_check(name, how, signal_model, quantized, tmp_path):
-    good, _ = quantized(preset(name, **FAST))
+    good, _ = quantized(fast(name))
     assert held_out_accuracy_gap(good, signal_model) <= BOUND_POINTS
     changed = break_quantized(good, tmp_path / "broken", how)
     assert changed > 0
@@ -185,13 +434,16 @@ def test_an_option_changes_the_quantization_parameters(field, value, quantized):
     base = preset("ort-static-qdq-u8s8-pc-rr", **FAST)
     assert getattr(base, field) != value
     _, a = quantized(base)
-    _, b = quantized(replace(base, **{field: value}))
+    _, b = quantized(base.replace(**{field: value}))
     assert a["qparams_digest"] != b["qparams_digest"], f"{field}={value!r} changed no scale or zero point"
 
 
 def test_percentile_and_its_histogram_change_the_activation_ranges(quantized):
     base = preset("ort-static-qdq-percentile", **FAST)
-    ranges = [activation_qparams(quantized(recipe)[0] / "model.onnx") for recipe in (base, replace(base, percentile=99.0), replace(base, num_bins=256))]
+    ranges = [
+        activation_qparams(quantized(recipe)[0] / "model.onnx")
+        for recipe in (base, base.replace(percentile=99.0), base.replace(num_bins=256))
+    ]
     for other in ranges[1:]:
         assert ranges[0].keys() == other.keys()
         assert any(not np.array_equal(ranges[0][k], other[k]) for k in ranges[0])
@@ -205,9 +457,9 @@ def test_entropy_bins_reach_onnx_runtime_and_equal_bins_are_refused():
     entropy = preset("ort-static-qdq-entropy")
     assert (entropy.num_bins, entropy.num_quantized_bins) == (2048, 128)  # TensorRT's practice
     dataset = datasets.Dataset.from_dict({"input_ids": [[1, 2]], "attention_mask": [[1, 1]]})
-    config = calibration_config(replace(entropy, num_bins=1024, num_quantized_bins=64), dataset)
+    config = calibration_config(entropy.replace(num_bins=1024, num_quantized_bins=64).calibration, dataset)
     assert (config.method.name, config.num_bins, config.num_quantized_bins) == ("Entropy", 1024, 64)
-    config = calibration_config(preset("ort-static-qdq-percentile", num_bins=512, percentile=99.9), dataset)
+    config = calibration_config(preset("ort-static-qdq-percentile", num_bins=512, percentile=99.9).calibration, dataset)
     assert (config.method.name, config.num_bins, config.percentile) == ("Percentile", 512, 99.9)
     with pytest.raises(UserError, match="num_quantized_bins < num_bins.*minmax"):
         preset("ort-static-qdq-entropy", num_bins=128, num_quantized_bins=128)
@@ -233,7 +485,7 @@ def test_graph_options_change_the_op_table(field, value, quantized):
     base = preset("ort-static-qdq", **FAST)
     assert getattr(base, field) != value
     _, a = quantized(base)
-    _, b = quantized(replace(base, **{field: value}))
+    _, b = quantized(base.replace(**{field: value}))
     assert a["op_table"] != b["op_table"] or a["ops"] != b["ops"], f"{field}={value!r} changed nothing in the op table"
     if field == "optimum_exclusions":  # optimum keeps residual and LayerNorm Adds fp32
         assert b["ops"]["Add"]["int8"] > a["ops"]["Add"]["int8"]
@@ -247,15 +499,17 @@ def test_fp32_nodes_take_patterns_expanded_before_ort_and_inc(quantized):
     for name in ("ort-static-qdq-u8s8-pc-rr", "inc-static"):
         _, record = quantized(preset(name, fp32_nodes=(pattern,), **FAST))
         assert set(record["fp32_nodes_matched"]) == expected
-        assert list(record["recipe"]["fp32_nodes"]) == [pattern]  # the record keeps what the user wrote
+        assert list(record["recipe"]["config"]["fp32_nodes"]) == [pattern]  # the record keeps what the user wrote
         fallback = {row["node"] for row in record["fp32_fallback"]}
         assert expected <= fallback, (name, fallback)
-        _, plain = quantized(preset(name, **FAST))
+        _, plain = quantized(fast(name))
         assert plain["ops"]["MatMul"]["int8"] - record["ops"]["MatMul"]["int8"] == 2
 
 
 def test_unknown_fp32_nodes_are_refused_with_examples(signal_model, tmp_path):
-    recipe = preset("ort-static-qdq", fp32_nodes=("/distilbert/transformer/layer.0/ffn/lin1/MatMul", "/bert/encoder/layer.0/*", "nope"), **FAST)
+    recipe = preset(
+        "ort-static-qdq", fp32_nodes=("/distilbert/transformer/layer.0/ffn/lin1/MatMul", "/bert/encoder/layer.0/*", "nope"), **FAST
+    )
     with pytest.raises(UserError) as error:
         quantize(recipe, signal_model.onnx_dir, tmp_path / "x", signal_model.train)
     message = str(error.value)
@@ -296,20 +550,24 @@ def test_inc_max_trials_bounds_the_trials_when_the_first_one_fails(signal_model,
 
 def test_a_sweep_flags_recipes_whose_options_did_nothing(signal_model, sst2_dir, tmp_path, monkeypatch, capsys):
     from sst2bench.config import run_config_from_dict
-    from sst2bench.stages import stage_quantize, write_json
+    from sst2bench.results import ModelResult, write_result
+    from sst2bench.stages.quantize import stage_quantize
 
+    (tmp_path / "params").mkdir()  # the project root (models, runs, the artifact cache) is tmp_path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
     cfg = run_config_from_dict({"run": "flags", "data": {"eval_limit": 20}, "quantize": {"threads": 1}})
-    write_json(cfg.runs_dir / "model.json", {"status": "done", "onnx_dir": str(signal_model.onnx_dir)})
+    write_result(cfg.runs_dir / "model.json", ModelResult(status="done", onnx_dir=str(signal_model.onnx_dir)))
     base = preset("ort-static-qdq", calibration_samples=8, calibration_max_length=16)
     recipes = [
-        replace(base, name="qdq-a"),
-        replace(base, name="qdq-b", max_trials=3, strategy="mse_v2"),  # INC-only options: nothing for ORT
-        replace(base, name="qdq-per-channel", per_channel=True),
+        base.replace(name="qdq-a"),
+        # minmax ranges are the min and max over all sentences, however they are batched
+        # (INC-only options such as max_trials, the old example here, are now refused for ORT)
+        base.replace(name="qdq-b", calibration_batch_size=4),
+        base.replace(name="qdq-per-channel", per_channel=True),
     ]
     result = stage_quantize(cfg, recipes, progress=False)
-    assert result["identical_qparams"] == [["qdq-a", "qdq-b"]]
+    assert result.identical_qparams == [["qdq-a", "qdq-b"]]
     assert json.loads((cfg.runs_dir / "quantize.json").read_text())["identical_qparams"] == [["qdq-a", "qdq-b"]]
     assert "warning: recipes qdq-a, qdq-b have identical quantization parameters" in capsys.readouterr().out
     paths = [tmp_path / "models" / "flags" / "int8" / name for name in ("qdq-a", "qdq-b", "qdq-per-channel")]
@@ -341,7 +599,11 @@ def test_entropy_and_percentile_move_activation_ranges_on_the_standin(sst2_dir, 
     assert len(tensors) > 50
     for name in ("ort-static-qdq-entropy", "ort-static-qdq-percentile"):
         assert ranges[name].keys() == minmax.keys()
-        moved = {t for t in tensors if any(not np.array_equal(minmax[k], ranges[name][k]) for k in (f"{t}_scale", f"{t}_zero_point") if k in minmax)}
+        moved = {
+            t
+            for t in tensors
+            if any(not np.array_equal(minmax[k], ranges[name][k]) for k in (f"{t}_scale", f"{t}_zero_point") if k in minmax)
+        }
         print(f"{name}: {len(moved)} of {len(tensors)} activation tensors have other ranges than minmax")
         assert moved, f"{name} chose minmax's range for every activation"
 

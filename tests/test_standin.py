@@ -42,7 +42,9 @@ def test_random_bert_with_token_types_converts_exactly(tmp_path):
     from transformers import BertConfig, BertModel
 
     vocab = write_vocab(tmp_path)
-    config = BertConfig(vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    config = BertConfig(
+        vocab_size=len(vocab.read_text().split()), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64
+    )
     torch.manual_seed(1)
     bert = BertModel(config, add_pooling_layer=False)
     with torch.no_grad():  # a large token-type embedding makes a wrong fold visible

@@ -8,9 +8,9 @@ rather than by subtracting two percentages.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .errors import UserError
 from .systems import Prediction
@@ -149,7 +149,14 @@ def compare(baseline: Sequence[PredictionRecord], candidate: Sequence[Prediction
     p_value = float(binomtest(only_candidate, discordant, 0.5).pvalue) if discordant else 1.0
     low, high = _bootstrap_interval(_mean_difference, (base_ok, cand_ok), paired=True)
     disagreements = [
-        {"idx": x.idx, "gold": x.gold, "baseline_label": x.label, "baseline_score": x.score, "candidate_label": y.label, "candidate_score": y.score}
+        {
+            "idx": x.idx,
+            "gold": x.gold,
+            "baseline_label": x.label,
+            "baseline_score": x.score,
+            "candidate_label": y.label,
+            "candidate_score": y.score,
+        }
         for x, y in pairs
         if x.label != y.label
     ]

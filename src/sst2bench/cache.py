@@ -16,15 +16,29 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 PACKAGE = "sst2bench"
 MANIFEST = "manifest.json"
+# Files that say how an artifact was made (time taken, provenance), not what it is: a folder's
+# content hash leaves them out, so re-making an identical model counts as the same input.
+RECORDS = (MANIFEST, "quantization.json")
 # Libraries whose behaviour is part of an artifact (a new version re-makes it).
-LIBRARIES = ("torch", "transformers", "tokenizers", "optimum", "optimum-onnx", "onnx", "onnxruntime", "neural-compressor", "numpy", "datasets")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "optimum",
+    "optimum-onnx",
+    "onnx",
+    "onnxruntime",
+    "neural-compressor",
+    "numpy",
+    "datasets",
+)
 
 
 def _sha(data: bytes) -> str:
@@ -64,10 +78,23 @@ def _imported(name: str, source: Path) -> set[str]:
     return {m for m in found if module_file(m) is not None}
 
 
-def import_closure(*names: str) -> list[str]:
+def _discovered(name: str, source: Path) -> list[str]:
+    """The modules a registry finds at run time: a module that walks its package with
+    ``pkgutil.iter_modules`` (method and backend discovery) may import any module beside it."""
+    calls = (node.func for node in ast.walk(ast.parse(source.read_text())) if isinstance(node, ast.Call))
+    if not any(isinstance(func, ast.Attribute) and func.attr == "iter_modules" for func in calls):
+        return []
+    package_dir = source.parent
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    return [f"{package}.{path.stem}" for path in sorted(package_dir.glob("*.py")) if path.stem != "__init__"]
+
+
+def import_closure(*names: str, discovered: bool = True) -> list[str]:
     """Every package module reachable by imports from ``names`` (itself included), sorted.
 
-    Parent packages count too, since importing ``a.b`` runs ``a/__init__.py``.
+    Parent packages count too, since importing ``a.b`` runs ``a/__init__.py``. With ``discovered``
+    the modules a registry may import at run time count too (a pipeline stage may use any method);
+    without, only static imports (an artifact names its method's module itself).
     """
     seen: set[str] = set()
     todo = list(names)
@@ -79,13 +106,15 @@ def import_closure(*names: str) -> list[str]:
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
         todo += sorted(_imported(name, module_file(name)))
+        if discovered:
+            todo += _discovered(name, module_file(name))
     return sorted(seen)
 
 
-def code_hash(*names: str) -> str:
+def code_hash(*names: str, discovered: bool = True) -> str:
     """Hash of the source of the import closure of ``names``: the code that makes an artifact."""
     digest = hashlib.sha256()
-    for name in import_closure(*names):
+    for name in import_closure(*names, discovered=discovered):
         digest.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -99,7 +128,11 @@ def _content_hash(path: str, stamp: tuple) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
-    parts = [(str(p.relative_to(root)), _content_hash(str(p), _stamp(p))) for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST]
+    parts = [
+        (str(p.relative_to(root)), _content_hash(str(p), _stamp(p)))
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in RECORDS
+    ]
     return _sha(json.dumps(parts).encode())
 
 
@@ -142,11 +175,13 @@ class CacheKey:
     machine: dict = field(default_factory=dict)
 
     @classmethod
-    def make(cls, kind: str, producer: str, inputs: dict | None = None, params: dict | None = None, measured: bool = False) -> "CacheKey":
-        """``producer`` is the module that makes the artifact; ``inputs`` maps names to paths."""
+    def make(
+        cls, kind: str, producer: str | tuple[str, ...], inputs: dict | None = None, params: dict | None = None, measured: bool = False
+    ) -> CacheKey:
+        """``producer`` is the module (or modules) that make the artifact; ``inputs`` maps names to paths."""
         return cls(
             kind=kind,
-            code=code_hash(producer),
+            code=code_hash(*((producer,) if isinstance(producer, str) else producer), discovered=False),
             inputs={name: content_hash(path) for name, path in sorted((inputs or {}).items())},
             params=json.loads(json.dumps(params or {}, sort_keys=True, default=str)),
             libraries=library_versions(),
@@ -187,7 +222,9 @@ class ArtifactCache:
         scratch.mkdir(parents=True)
         try:
             extra = make(scratch) or {}
-            (scratch / MANIFEST).write_text(json.dumps({"key": key.digest, "made": time.time(), "parts": key.__dict__, **extra}, indent=2, default=str))
+            (scratch / MANIFEST).write_text(
+                json.dumps({"key": key.digest, "made": time.time(), "parts": key.__dict__, **extra}, indent=2, default=str)
+            )
             shutil.rmtree(target, ignore_errors=True)
             scratch.rename(target)
         finally:

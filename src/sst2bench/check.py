@@ -28,9 +28,9 @@ from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
 from .provenance import cpu_info, git_commit, package_versions
+from .results import FP32_TORCH, AccuracyResult, LatencyResult, read_result
 
 BASELINE_SCHEMA = 2
-FP32 = "fp32-torch"
 # Libraries whose kernels decide the predictions; a baseline records them.
 RUNTIME_PACKAGES = ("torch", "onnxruntime", "onnx", "neural-compressor", "optimum", "transformers", "tokenizers")
 # Examples named in a failure before "and N more".
@@ -54,7 +54,13 @@ def isa_class(cpu: dict | None = None) -> str:
     within a class, predictions reproduce exactly.
     """
     flags = (cpu or cpu_info())["isa"]
-    for flag, name in (("amx_int8", "amx"), ("avx512_vnni", "avx512-vnni"), ("avx_vnni", "avx-vnni"), ("avx512bw", "avx512"), ("avx2", "avx2")):
+    for flag, name in (
+        ("amx_int8", "amx"),
+        ("avx512_vnni", "avx512-vnni"),
+        ("avx_vnni", "avx-vnni"),
+        ("avx512bw", "avx512"),
+        ("avx2", "avx2"),
+    ):
         if flags.get(flag):
             return name
     return "generic"
@@ -74,16 +80,16 @@ def run_predictions(cfg: RunConfig) -> dict[str, dict]:
     path = cfg.runs_dir / "accuracy.json"
     if not path.is_file():
         raise UserError(f"{path} is missing: run `make report RUN={cfg.run}` (or `sst2bench quantize --run {cfg.run}`) first")
-    accuracy = json.loads(path.read_text())
-    if accuracy.get("status") != "done":
-        raise UserError(f"run {cfg.run!r} has no accuracy results: {accuracy.get('reason')}")
+    accuracy = read_result(path, AccuracyResult)
+    if not accuracy.done:
+        raise UserError(f"run {cfg.run!r} has no accuracy results: {accuracy.reason}")
     systems = {}
-    for name, result in accuracy["systems"].items():
-        records = load_predictions(cfg.runs_dir / "predictions" / result["predictions"])
+    for name, result in accuracy.systems.items():
+        records = load_predictions(cfg.runs_dir / "predictions" / result.predictions)
         systems[name] = {
-            "family": result["family"],
-            "correct": result["correct"],
-            "n": result["n"],
+            "family": result.family,
+            "correct": result.correct,
+            "n": result.n,
             "predicted": {r.idx: r.label for r in records},
             "gold": {r.idx: r.gold for r in records},
         }
@@ -93,9 +99,11 @@ def run_predictions(cfg: RunConfig) -> dict[str, dict]:
 def relative_accuracy_rule(systems: dict, minimum: float) -> list[RuleResult]:
     """(a) int8 keeps ⌈minimum × fp32 correct⌉ examples; the rounding is printed."""
     rule = f"keeps ≥ {100 * minimum:g} % of fp32's correct count"
-    fp32 = systems.get(FP32)
+    fp32 = systems.get(FP32_TORCH)
     if fp32 is None:
-        return [RuleResult(rule, "all", "no fp32", FP32, False, f"no {FP32} system in the results: the floor is relative to it")]
+        return [
+            RuleResult(rule, "all", "no fp32", FP32_TORCH, False, f"no {FP32_TORCH} system in the results: the floor is relative to it")
+        ]
     exact = minimum * fp32["correct"]
     needed = math.ceil(round(exact, 9))
     out = []
@@ -103,7 +111,9 @@ def relative_accuracy_rule(systems: dict, minimum: float) -> list[RuleResult]:
         if r["family"] != "int8":
             continue
         passed = r["correct"] >= needed
-        why = f"needs ⌈{minimum:g} × {fp32['correct']} = {exact:.2f}⌉ = {needed}; has {r['correct']}" + ("" if passed else f", {needed - r['correct']} short")
+        why = f"needs ⌈{minimum:g} × {fp32['correct']} = {exact:.2f}⌉ = {needed}; has {r['correct']}" + (
+            "" if passed else f", {needed - r['correct']} short"
+        )
         out.append(RuleResult(rule, name, f"{r['correct']}/{r['n']}", f"≥ {needed}", passed, why))
     return out
 
@@ -123,13 +133,29 @@ def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[in
     for name, current in systems.items():
         base = baseline["systems"].get(name)
         if base is None:
-            out.append(RuleResult("in the baseline", name, "missing", "present", False,
-                                  f"the run produces {name} but the baseline has no predictions for it; add them with `{update_command(cfg, [name])}`"))
+            out.append(
+                RuleResult(
+                    "in the baseline",
+                    name,
+                    "missing",
+                    "present",
+                    False,
+                    f"the run produces {name} but the baseline has no predictions for it; add them with `{update_command(cfg, [name])}`",
+                )
+            )
             continue
         before = {int(i): int(p) for i, p in zip(baseline["idx"], base["predicted"])}
         if set(before) != set(current["predicted"]):
-            out.append(RuleResult(rule, name, f"n={current['n']}", f"n={len(before)}", False,
-                                  f"scored on other examples than the baseline ({current['n']} vs {len(before)}); rewrite it with `{update_command(cfg)}` if that is intended"))
+            out.append(
+                RuleResult(
+                    rule,
+                    name,
+                    f"n={current['n']}",
+                    f"n={len(before)}",
+                    False,
+                    f"scored on other examples than the baseline ({current['n']} vs {len(before)}); rewrite it with `{update_command(cfg)}` if that is intended",
+                )
+            )
             continue
         newly_wrong = sorted(i for i, p in current["predicted"].items() if p != gold[i] and before[i] == gold[i])
         newly_right = sorted(i for i, p in current["predicted"].items() if p == gold[i] and before[i] != gold[i])
@@ -142,8 +168,16 @@ def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[in
         out.append(RuleResult(rule, name, f"{len(newly_wrong)} newly wrong", f"≤ {budget}", passed, why))
     for name in baseline["systems"]:
         if name not in systems:
-            out.append(RuleResult("in the baseline", name, "not produced", "produced", False,
-                                  f"the baseline has {name} but this run did not produce it; if it was removed on purpose, rewrite the baseline with `{update_command(cfg)}`"))
+            out.append(
+                RuleResult(
+                    "in the baseline",
+                    name,
+                    "not produced",
+                    "produced",
+                    False,
+                    f"the baseline has {name} but this run did not produce it; if it was removed on purpose, rewrite the baseline with `{update_command(cfg)}`",
+                )
+            )
     return out
 
 
@@ -151,22 +185,29 @@ def speed_rule(cfg: RunConfig, systems: dict, minimum: float) -> list[RuleResult
     """(d) int8 / fp32 ONNX Runtime p50 ratio at batch 1, 1 thread; a system without one fails."""
     rule = f"int8 ≥ {minimum:g}x fp32-ort speed"
     path = cfg.runs_dir / "latency.json"
-    latency = json.loads(path.read_text()) if path.is_file() else {}
-    ratios = latency.get("speedup_vs_fp32_ort", {})
+    ratios = read_result(path, LatencyResult, missing_ok=True).speedup_vs_fp32_ort
     out = []
     for name, r in systems.items():
         if r["family"] != "int8":
             continue
         if name not in ratios:
-            out.append(RuleResult(rule, name, "not measured", f"≥ {minimum:g}x", False, f"{path} has no batch-1 ratio for {name}: run the latency stage"))
+            out.append(
+                RuleResult(
+                    rule, name, "not measured", f"≥ {minimum:g}x", False, f"{path} has no batch-1 ratio for {name}: run the latency stage"
+                )
+            )
             continue
-        out.append(RuleResult(rule, name, f"{ratios[name]:.2f}x", f"≥ {minimum:g}x", ratios[name] >= minimum, "p50 ratio at batch 1, 1 thread, one sweep"))
+        out.append(
+            RuleResult(
+                rule, name, f"{ratios[name]:.2f}x", f"≥ {minimum:g}x", ratios[name] >= minimum, "p50 ratio at batch 1, 1 thread, one sweep"
+            )
+        )
     return out
 
 
 def eval_sentences(cfg: RunConfig) -> dict[int, str]:
     """The eval split's sentences by idx, to name examples; empty when the data is not here."""
-    from .stages import eval_split, load_data
+    from .stages.common import eval_split, load_data
 
     try:
         data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
@@ -187,7 +228,10 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) ->
     gold = next(iter(systems.values()))["gold"]
     chosen = {name: systems[name] for name in (only or systems)}
     # Labels as one string of digits in idx order: compact, and a diff shows which examples moved.
-    entries = {name: {"family": r["family"], "correct": r["correct"], "n": r["n"], "predicted": "".join(str(r["predicted"][i]) for i in idx)} for name, r in chosen.items()}
+    entries = {
+        name: {"family": r["family"], "correct": r["correct"], "n": r["n"], "predicted": "".join(str(r["predicted"][i]) for i in idx)}
+        for name, r in chosen.items()
+    }
     if only:
         if not path.is_file():
             raise UserError(f"{path} does not exist yet: write the whole baseline first with `{update_command(cfg)}`")
@@ -215,14 +259,18 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) ->
 def load_baseline(path: Path) -> dict:
     baseline = json.loads(path.read_text())
     if baseline.get("schema") != BASELINE_SCHEMA:
-        raise UserError(f"{path} is a baseline of schema {baseline.get('schema')}, this gate reads schema {BASELINE_SCHEMA}: rewrite it with --update-baseline")
+        raise UserError(
+            f"{path} is a baseline of schema {baseline.get('schema')}, this gate reads schema {BASELINE_SCHEMA}: rewrite it with --update-baseline"
+        )
     return baseline
 
 
 def runtime_note(baseline: dict) -> str | None:
     """Which runtime libraries differ from the baseline's, as a line for the log (not a rule)."""
     now = package_versions(RUNTIME_PACKAGES)
-    changed = [f"{name} {baseline['runtime'].get(name)} → {version}" for name, version in now.items() if baseline["runtime"].get(name) != version]
+    changed = [
+        f"{name} {baseline['runtime'].get(name)} → {version}" for name, version in now.items() if baseline["runtime"].get(name) != version
+    ]
     return f"runtime differs from the baseline's: {', '.join(changed)}" if changed else None
 
 
@@ -236,8 +284,16 @@ def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResu
         raise UserError(f"baseline {path} does not exist")
     else:
         isa = isa_class()
-        results.append(RuleResult("baseline for this ISA class", "all", f"no {isa} baseline", str(path), False,
-                                  f"{path} does not exist: this CPU's int8 class is {isa}; write it on such a machine with `{update_command(cfg)}` and commit it"))
+        results.append(
+            RuleResult(
+                "baseline for this ISA class",
+                "all",
+                f"no {isa} baseline",
+                str(path),
+                False,
+                f"{path} does not exist: this CPU's int8 class is {isa}; write it on such a machine with `{update_command(cfg)}` and commit it",
+            )
+        )
     if cfg.check.min_speedup > 0:
         results += speed_rule(cfg, systems, cfg.check.min_speedup)
     return results
@@ -255,7 +311,9 @@ def format_table(results: list[RuleResult]) -> str:
 
 def write_junit(results: list[RuleResult], path: Path, run: str) -> None:
     """JUnit XML, one test case per rule and system, so CI systems show the gate."""
-    suite = ET.Element("testsuite", name=f"sst2bench-check-{run}", tests=str(len(results)), failures=str(sum(not r.passed for r in results)))
+    suite = ET.Element(
+        "testsuite", name=f"sst2bench-check-{run}", tests=str(len(results)), failures=str(sum(not r.passed for r in results))
+    )
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"sst2bench.check.{run}", name=f"{r.rule} [{r.system}]")
         if not r.passed:

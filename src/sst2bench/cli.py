@@ -14,9 +14,21 @@ def _add_inference_options(parser: argparse.ArgumentParser) -> None:
     from .systems import PADDINGS, InferenceConfig
 
     default = InferenceConfig()
-    parser.add_argument("--batch-size", type=int, default=default.batch_size, help=f"examples per forward pass (default {default.batch_size}, as every run scores)")
-    parser.add_argument("--max-length", type=int, default=default.max_length, help=f"truncate to this many tokens (default {default.max_length})")
-    parser.add_argument("--padding", choices=PADDINGS, default=default.padding, help=f"pad to the batch's longest or to --max-length (default {default.padding})")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=default.batch_size,
+        help=f"examples per forward pass (default {default.batch_size}, as every run scores)",
+    )
+    parser.add_argument(
+        "--max-length", type=int, default=default.max_length, help=f"truncate to this many tokens (default {default.max_length})"
+    )
+    parser.add_argument(
+        "--padding",
+        choices=PADDINGS,
+        default=default.padding,
+        help=f"pad to the batch's longest or to --max-length (default {default.padding})",
+    )
     parser.add_argument("--threads", type=int, default=default.threads, help=f"intra-op threads (default {default.threads})")
 
 
@@ -58,40 +70,44 @@ def cmd_build_standin(args) -> int:
     data, files = load_sst2("tsv" if args.source == "auto" else args.source, args.data_dir, splits=("train", "validation"))
     record = build_standin(args.output, data, files, config, progress=not args.quiet)
     accuracy = record["validation"]
-    print(f"stand-in in {args.output}: validation {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %, "
-          f"fine-tune {record['training']['steps']} steps in {record['training']['seconds'] / 60:.1f} min")
+    print(
+        f"stand-in in {args.output}: validation {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %, "
+        f"fine-tune {record['training']['steps']} steps in {record['training']['seconds'] / 60:.1f} min"
+    )
     return 0
 
 
 def cmd_quantize(args) -> int:
     from .config import load_run
     from .quantization import preset
-    from .stages import format_recipe_table, recipe_table, stage_accuracy, stage_model, stage_quantize
+    from .stages.accuracy import recipe_table, stage_accuracy
+    from .stages.model import stage_model
+    from .stages.quantize import stage_quantize
 
     cfg = load_run(args.run)
     recipes = [preset(name, **cfg.quantize.overrides.get(name, {})) for name in args.recipes] if args.recipes else None
     progress = not args.quiet
     model = stage_model(cfg, progress)
-    if model["status"] != "done":
-        raise UserError(f"run {cfg.run!r} cannot quantize: {model['reason']}")
+    if not model.done:
+        raise UserError(f"run {cfg.run!r} cannot quantize: {model.reason}")
     stage_quantize(cfg, recipes, progress)
     stage_accuracy(cfg, progress)
-    print(format_recipe_table(recipe_table(cfg)))
+    print(recipe_table(cfg).to_string(index=False))
     print(f"wrote {cfg.runs_dir / 'quantize.json'} and {cfg.runs_dir / 'accuracy.json'}")
     return 0
 
 
 def cmd_bench(args) -> int:
     from .config import load_run
-    from .stages import format_latency_table, stage_latency
+    from .stages.latency import stage_latency
 
     cfg = load_run(args.run)
     result = stage_latency(cfg, quick=args.quick, progress=not args.quiet)
-    if result["status"] != "done":
-        raise UserError(f"run {cfg.run!r} cannot be benchmarked: {result['reason']}")
-    print(format_latency_table(result["results"]))
+    if not result.done:
+        raise UserError(f"run {cfg.run!r} cannot be benchmarked: {result.reason}")
+    print(result.table().to_string(index=False))
     for baseline in ("fp32_ort", "fp32_torch"):
-        ratios = result[f"speedup_vs_{baseline}"]
+        ratios = getattr(result, f"speedup_vs_{baseline}")
         if ratios:
             best = max((n for n in ratios if not n.startswith("fp32")), key=ratios.get, default=None)
             if best:
@@ -134,20 +150,24 @@ def cmd_check(args) -> int:
 
 def cmd_cloudflare(args) -> int:
     from .config import load_run
-    from .stages import stage_cloudflare
+    from .stages.endpoint import stage_endpoint
 
     cfg = load_run(args.run)
-    result = stage_cloudflare(cfg, quick=args.quick, refresh=args.refresh, progress=not args.quiet)
-    estimate = result.get("cost_estimate")
+    result = stage_endpoint(cfg, quick=args.quick, refresh=args.refresh, progress=not args.quiet)
+    estimate = result.cost_estimate
     if estimate:
-        print(f"estimate before sending: {estimate['requests']} requests, {estimate['input_tokens']} tokens, "
-              f"${estimate['dollars']:.4f}, {estimate['neurons']:.0f} neurons ({100 * estimate['share_of_daily_free_neurons']:.1f} % of a free day)")
-    if result["status"] != "done":
-        print(f"Cloudflare {result['status']}: {result['reason']}")
-        return 0 if result["status"] == "skipped" else 1
-    system, usage = result["system"], result["usage"]
-    print(f"{result['endpoint']}: {system['correct']}/{system['n']} = {100 * system['accuracy']:.2f} %, "
-          f"p50 {result['latency_per_request']['p50_ms']:.0f} ms per request; sent {usage['sent']}, from cache {usage['from_cache']}, retries {usage['retries_this_run']}")
+        print(
+            f"estimate before sending: {estimate['requests']} requests, {estimate['input_tokens']} tokens, "
+            f"${estimate['dollars']:.4f}, {estimate['neurons']:.0f} neurons ({100 * estimate['share_of_daily_free_neurons']:.1f} % of a free day)"
+        )
+    if not result.done:
+        print(f"Cloudflare {result.status}: {result.reason}")
+        return 0 if result.status == "skipped" else 1
+    system, usage = result.system, result.usage
+    print(
+        f"{result.endpoint}: {system.correct}/{system.n} = {100 * system.accuracy:.2f} %, "
+        f"p50 {result.latency_per_request.p50_ms:.0f} ms per request; sent {usage['sent']}, from cache {usage['from_cache']}, retries {usage['retries_this_run']}"
+    )
     print(f"wrote {cfg.runs_dir / 'cloudflare.json'}")
     return 0
 
@@ -218,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--run", required=True, help="a run in params/ or a YAML path")
     check.add_argument("--baseline", help="baseline JSON (default params/baselines/RUN/ISA_CLASS.json, this CPU's int8 class)")
     check.add_argument("--junit", help="where to write JUnit XML (default runs/RUN/check-junit.xml)")
-    check.add_argument("--update-baseline", action="store_true", help="write the current results as the new baseline of this CPU's ISA class")
+    check.add_argument(
+        "--update-baseline", action="store_true", help="write the current results as the new baseline of this CPU's ISA class"
+    )
     check.add_argument("--systems", nargs="+", help="with --update-baseline: add or replace only these systems")
     check.set_defaults(func=cmd_check)
 

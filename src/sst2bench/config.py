@@ -68,7 +68,8 @@ class DataConfig:
 @dataclass
 class QuantizeConfig:
     recipes: list[str] = field(default_factory=lambda: list(PRESETS))
-    # Per-recipe field changes, e.g. {"inc-static": {"max_trials": 5}}.
+    # Per-recipe field changes with flat field names, e.g. {"inc-static": {"max_trials": 5,
+    # "calibration_samples": 64}}; a field the recipe's method does not have is an error.
     overrides: dict[str, dict] = field(default_factory=dict)
     threads: int = 2
 
@@ -76,6 +77,8 @@ class QuantizeConfig:
         unknown = [name for name in list(self.recipes) + list(self.overrides) if name not in PRESETS]
         if unknown:
             raise UserError(f"quantize: unknown recipes {unknown}; presets: {', '.join(PRESETS)}")
+        for name, changes in self.overrides.items():  # fail on load, not mid-run
+            preset(name, **changes)
 
     def recipe_objects(self) -> list[Recipe]:
         return [preset(name, **self.overrides.get(name, {})) for name in self.recipes]
@@ -103,6 +106,31 @@ class LatencyConfig:
             raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
         if self.samples < max(self.batch_sizes) or self.iterations < 1 or self.warmup < 0 or self.duration_s <= 0:
             raise UserError("latency: samples must cover the largest batch, iterations ≥ 1, warmup ≥ 0, duration_s > 0")
+
+
+@dataclass
+class QuickConfig:
+    """What ``--quick`` changes (``make check``, smoke runs): latency settings replaced key by key,
+    and fewer endpoint requests. Recipes and accuracy are never shortened."""
+
+    latency: dict = field(
+        default_factory=lambda: {
+            "batch_sizes": [1],
+            "paddings": ["dynamic"],
+            "threads": [1],
+            "samples": 16,
+            "warmup": 2,
+            "iterations": 10,
+            "duration_s": 2.0,
+        }
+    )
+    # Sentences sent to the remote endpoint in a quick run.
+    endpoint_examples: int = 20
+
+    def __post_init__(self):
+        _build(LatencyConfig, {**dataclasses.asdict(LatencyConfig()), **self.latency}, "quick.latency")
+        if self.endpoint_examples < 1:
+            raise UserError("quick.endpoint_examples must be at least 1")
 
 
 @dataclass
@@ -153,9 +181,14 @@ class RunConfig:
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     cloudflare: CloudflareConfig = field(default_factory=CloudflareConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
+    quick: QuickConfig = field(default_factory=QuickConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def latency_settings(self, quick: bool = False) -> LatencyConfig:
+        """The run's latency settings, with the quick overrides applied when asked."""
+        return dataclasses.replace(self.latency, **self.quick.latency) if quick else self.latency
 
     @property
     def models_dir(self) -> Path:
@@ -200,6 +233,7 @@ NESTED = {
     (RunConfig, "latency"): LatencyConfig,
     (RunConfig, "cloudflare"): CloudflareConfig,
     (RunConfig, "check"): CheckConfig,
+    (RunConfig, "quick"): QuickConfig,
     (ModelConfig, "finetune"): FinetuneConfig,
 }
 

@@ -84,10 +84,7 @@ def read_split_tsv(path: Path, split: str, check_rows: bool = True) -> dict[str,
         sentences.append(sentence)
         labels.append(label)
     if check_rows and len(idx) != EXPECTED_ROWS[split]:
-        raise UserError(
-            f"{path}: {len(idx)} rows, GLUE's SST-2 {split} split has {EXPECTED_ROWS[split]} "
-            "(truncated or a different file?)"
-        )
+        raise UserError(f"{path}: {len(idx)} rows, GLUE's SST-2 {split} split has {EXPECTED_ROWS[split]} (truncated or a different file?)")
     if split != "test" and check_rows and set(labels) != {0, 1}:
         raise UserError(f"{path}: labels {sorted(set(labels))}, expected both 0 and 1")
     return {"idx": idx, "sentence": sentences, "label": labels}
@@ -151,7 +148,9 @@ def load_sst2_hub(splits=SPLITS, revision: str | None = None):
     for split in splits:
         cached = [entry["filename"] for entry in loaded[split].cache_files]
         if cached and not all(f"/{commit}/" in name for name in cached):
-            raise UserError(f"dataset {HUB_DATASET} ({HUB_CONFIG}): datasets loaded {cached[0]}, not revision {commit}; clear HF_DATASETS_CACHE and retry")
+            raise UserError(
+                f"dataset {HUB_DATASET} ({HUB_CONFIG}): datasets loaded {cached[0]}, not revision {commit}; clear HF_DATASETS_CACHE and retry"
+            )
         digest = hashlib.sha256()
         for row in zip(loaded[split]["idx"], loaded[split]["sentence"], loaded[split]["label"]):
             digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
@@ -159,7 +158,9 @@ def load_sst2_hub(splits=SPLITS, revision: str | None = None):
     return datasets.DatasetDict({split: loaded[split] for split in splits}), files
 
 
-def load_sst2(source: str = "auto", data_dir: Path | str | None = None, splits=SPLITS, check_rows: bool = True, revision: str | None = None):
+def load_sst2(
+    source: str = "auto", data_dir: Path | str | None = None, splits=SPLITS, check_rows: bool = True, revision: str | None = None
+):
     """Load SST-2 from ``tsv``, ``hub`` or ``auto``.
 
     ``auto`` reads the folder named by ``data_dir`` or ``SST2_DATA_DIR`` (an error if it is not

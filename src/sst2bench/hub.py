@@ -1,9 +1,10 @@
-"""Hugging Face Hub reachability: code that needs the Hub fails fast with a clear message."""
+"""The Hugging Face Hub: reachability, pinned downloads, and one-line errors when either fails."""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
 from .errors import MissingPrerequisite, UserError
 
@@ -62,3 +63,20 @@ def require_hub(what: str) -> None:
             f"{what} needs the Hugging Face Hub, which is unreachable from this machine "
             "(no network or HF_HUB_OFFLINE=1); use a local folder instead"
         )
+
+
+def fetch_snapshot(hub_id: str, revision: str, out_dir: Path, allow_patterns=None, field: str = "model.revision") -> Path:
+    """Download a pinned Hub snapshot into ``out_dir`` (fails fast offline).
+
+    A repository or revision the Hub does not have stops with one line naming both (a UserError),
+    and ``field`` says which params entry to fix.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    require_hub(f"model {hub_id}@{revision}")
+    try:
+        snapshot_download(hub_id, revision=revision, local_dir=out_dir, allow_patterns=allow_patterns, endpoint=endpoint())
+    except HfHubHTTPError as error:  # so are RevisionNotFoundError, RepositoryNotFoundError, LocalEntryNotFoundError
+        raise download_error("model", hub_id, revision, error, field) from error
+    return out_dir

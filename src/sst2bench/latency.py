@@ -15,48 +15,13 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from .errors import UserError
+from .results import LatencyStats
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Summary of per-call latencies, as optimum-benchmark reports them."""
-
-    count: int
-    mean_ms: float
-    stdev_ms: float
-    p50_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    samples_per_second: float
-
-    @classmethod
-    def from_ns(cls, durations_ns: list[int], batch_size: int) -> "LatencyStats":
-        import numpy as np
-
-        if not durations_ns:
-            raise ValueError("no timed calls")
-        ms = np.asarray(durations_ns, dtype=np.float64) / 1e6
-        p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
-        return cls(
-            count=len(ms),
-            mean_ms=float(ms.mean()),
-            stdev_ms=float(ms.std(ddof=1)) if len(ms) > 1 else 0.0,
-            p50_ms=float(p50),
-            p90_ms=float(p90),
-            p95_ms=float(p95),
-            p99_ms=float(p99),
-            samples_per_second=float(batch_size * 1000 / ms.mean()),
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
@@ -89,13 +54,17 @@ def peak_rss_mib() -> float:
 
 def worker(job: dict) -> None:
     """Measure one system at one thread count over every (batch, padding) setting; a JSON line each."""
-    from .stages import SystemSpec
-    from .systems import InferenceConfig
+    from .systems import InferenceConfig, SystemSpec
 
     spec = SystemSpec(**job["spec"])
     threads = job["threads"]
     started = time.perf_counter()
-    systems = {padding: spec.load(InferenceConfig(batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=padding, threads=threads)) for padding in job["paddings"]}
+    systems = {
+        padding: spec.load(
+            InferenceConfig(batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=padding, threads=threads)
+        )
+        for padding in job["paddings"]
+    }
     load_seconds = time.perf_counter() - started
     rss_loaded = peak_rss_mib()
     # The thread settings this process really ran with, read back from the runtimes themselves.
@@ -116,7 +85,7 @@ def worker(job: dict) -> None:
                         "threads": threads,
                         "batch_size": batch_size,
                         "padding": padding,
-                        **LatencyStats.from_ns(durations, batch_size).to_dict(),
+                        **LatencyStats.from_ns(durations, batch_size).model_dump(),
                         "durations_ms": [round(d / 1e6, 3) for d in durations],
                         "load_seconds": round(load_seconds, 2),
                         "rss_after_load_mib": round(rss_loaded, 1),
@@ -134,7 +103,12 @@ def run_worker(job: dict, on_result) -> None:
     for name in THREAD_ENV:
         env[name] = str(job["threads"])
     process = subprocess.Popen(
-        [sys.executable, "-m", "sst2bench.latency"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "sst2bench.latency"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     process.stdin.write(json.dumps(job))
     process.stdin.close()
@@ -168,7 +142,9 @@ def sweep(specs, settings, texts: list[str], partial_path: Path, progress: bool 
             sink.write(json.dumps(result) + "\n")
             sink.flush()
             done.append(result)
-            bar.set_postfix_str(f"{result['system']} t={result['threads']} b={result['batch_size']} {result['padding']}: p50 {result['p50_ms']:.1f} ms")
+            bar.set_postfix_str(
+                f"{result['system']} t={result['threads']} b={result['batch_size']} {result['padding']}: p50 {result['p50_ms']:.1f} ms"
+            )
             bar.update(1)
 
         for spec, threads in jobs:

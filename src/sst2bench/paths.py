@@ -43,3 +43,10 @@ def anchor_user_paths(environ=os.environ) -> None:
         resolved = user_path(environ.get(name))
         if resolved is not None:
             environ[name] = str(resolved)
+
+
+def size_mib(path: Path) -> float:
+    """Size of a file, or of everything in a folder, in MiB."""
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 2)

@@ -34,11 +34,11 @@ class Stage:
 
 
 STAGES = (
-    Stage("model", "10-model", ("model", "data"), ()),
-    Stage("quantize", "20-quantize", ("quantize",), ("model",)),
+    Stage("model", "10-model", ("model", "data", "inference"), ()),
+    Stage("quantize", "20-quantize", ("quantize", "data"), ("model",)),
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data"), ("model", "quantize")),
-    Stage("latency", "40-latency", ("latency",), ("model", "quantize")),
-    Stage("cloudflare", "50-cloudflare", ("cloudflare", "data"), ("model", "accuracy")),
+    Stage("latency", "40-latency", ("latency", "quick"), ("model", "quantize")),
+    Stage("cloudflare", "50-cloudflare", ("cloudflare", "data", "quick"), ("model", "accuracy")),
     Stage("report", "90-report", ("check",), ("model", "quantize", "accuracy", "latency", "cloudflare")),
 )
 
@@ -55,10 +55,45 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def code_version() -> str:
-    """Hash of the package's source: a code change invalidates every cached stage."""
-    package = Path(__file__).resolve().parent
-    return _sha(b"".join(p.read_bytes() for p in sorted(package.rglob("*.py"))))
+def notebook_code(path: Path) -> str:
+    """The code cells of the notebook papermill executes (not its paired script, not its outputs)."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    return "\n# ---\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def notebook_modules(code: str) -> list[str]:
+    """The package modules a notebook imports: the code its stage runs."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sst2bench":
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "sst2bench")
+    return sorted(found)
+
+
+# Parts of a result that say how it was made this time (when, by which commit, from the cache or
+# not), not what it is: a later stage does not depend on them.
+CIRCUMSTANCES = ("provenance", "cache")
+
+
+def _without_circumstances(value):
+    if isinstance(value, dict):
+        return {k: _without_circumstances(v) for k, v in value.items() if k not in CIRCUMSTANCES}
+    if isinstance(value, list):
+        return [_without_circumstances(v) for v in value]
+    return value
+
+
+def result_content(path: Path) -> str | None:
+    """What a later stage reads from an earlier result, as a hash."""
+    if not path.is_file():
+        return None
+    return _sha(json.dumps(_without_circumstances(json.loads(path.read_text())), sort_keys=True).encode())
 
 
 def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
@@ -81,18 +116,23 @@ def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
     return found
 
 
-def stage_key(stage: Stage, cfg: RunConfig, root: Path, code: str) -> str:
+def stage_key(stage: Stage, cfg: RunConfig, root: Path) -> str:
+    """Everything a stage's result depends on: the executed notebook's code, the source of the
+    package modules it imports (their import closure), the params sections it reads, the content
+    of earlier results, and whether its prerequisites are there."""
+    from .cache import code_hash, library_versions
+
+    code = notebook_code(root / "notebooks" / f"{stage.notebook}.ipynb")
     params = cfg.to_dict()
     parts = {
         "prerequisites": prerequisites(stage, cfg),
-        "notebook": _sha((root / "notebooks" / f"{stage.notebook}.py").read_bytes()),
-        "code": code,
+        "notebook": _sha(code.encode()),
+        "code": code_hash(*notebook_modules(code)),
+        "libraries": library_versions(),
         "params": {section: params.get(section) for section in stage.params_sections},
         "run": cfg.run,
         "data_dir": os.environ.get("SST2_DATA_DIR", ""),
-        "upstream": {
-            name: _sha(path.read_bytes()) if (path := cfg.runs_dir / f"{name}.json").is_file() else None for name in stage.upstream
-        },
+        "upstream": {name: result_content(cfg.runs_dir / f"{name}.json") for name in stage.upstream},
     }
     return _sha(json.dumps(parts, sort_keys=True, default=str).encode())
 
@@ -115,12 +155,11 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
     anchor_user_paths()
     root = repo_root()
     cfg = load_run(run)
-    code = code_version()
     cache_dir = cfg.runs_dir / ".cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     summary = {}
     for stage in STAGES:
-        key = stage_key(stage, cfg, root, code) + ("-quick" if quick else "")
+        key = stage_key(stage, cfg, root) + ("-quick" if quick else "")
         key_file = cache_dir / f"{stage.name}.key"
         output_json = cfg.runs_dir / f"{stage.name}.json"
         executed = cfg.runs_dir / "notebooks" / f"{stage.notebook}.ipynb"
@@ -132,7 +171,9 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
             try:
                 execute_notebook(root / "notebooks" / f"{stage.notebook}.ipynb", executed, {"run": run, "quick": quick}, root)
             except Exception as error:  # papermill wraps the cell's exception; keep the notebook for reading
-                raise UserError(f"run {run!r}, stage {stage.name!r} failed: {str(error).strip().splitlines()[-1]} (see {executed})") from error
+                raise UserError(
+                    f"run {run!r}, stage {stage.name!r} failed: {str(error).strip().splitlines()[-1]} (see {executed})"
+                ) from error
             status = json.loads(output_json.read_text()).get("status", "done") if output_json.is_file() else "done"
             if status in UNFINISHED:
                 key_file.unlink(missing_ok=True)  # never a cache hit: the next run resumes it

@@ -10,8 +10,21 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "sst2bench", "torch", "transformers", "tokenizers", "optimum", "optimum-onnx", "onnx", "onnxruntime",
-    "neural-compressor", "onnx-neural-compressor", "datasets", "numpy", "scipy", "scikit-learn", "httpx",
+    "sst2bench",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "optimum",
+    "optimum-onnx",
+    "onnx",
+    "onnxruntime",
+    "neural-compressor",
+    "onnx-neural-compressor",
+    "datasets",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "httpx",
 )
 # Instruction-set flags that decide how fast int8 can be (/proc/cpuinfo names).
 ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
@@ -23,7 +36,9 @@ def git_commit(repo: Path | None = None) -> str | None:
     cwd = repo or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("-dirty" if dirty else "")
@@ -79,6 +94,6 @@ def provenance(params: dict | None = None) -> dict:
         "python": platform.python_version(),
         "cpu": cpu_info(),
         "threads": thread_settings(),
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "params": params or {},
     }

@@ -6,13 +6,35 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .results import (
+    FP32_TORCH,
+    AccuracyResult,
+    EndpointResult,
+    LatencyMeasurement,
+    LatencyResult,
+    LatencyStats,
+    ModelResult,
+    QuantizeResult,
+    StageResult,
+    SystemAccuracy,
+    read_result,
+)
+
 # Intel's model card and INC example (distilbert-base-uncased-finetuned-sst-2-english, SST-2 validation).
 INTEL_PUBLISHED = [
     {"system": "fp32 (PyTorch)", "correct": 794, "n": 872, "accuracy_pct": 91.06, "size_mb": 255},
     {"system": "INC int8 (PyTorch)", "correct": 788, "n": 872, "accuracy_pct": 90.37, "size_mb": 65},
     {"system": "INC int8 (ONNX, QOperator)", "correct": 791, "n": 872, "accuracy_pct": 90.71, "size_mb": None},
 ]
-STAGE_FILES = ("model", "quantize", "accuracy", "latency", "cloudflare")
+# Each stage's result file and schema, in pipeline order, and the attribute RunResults keeps it under.
+STAGE_RESULTS = {
+    "model": ModelResult,
+    "quantize": QuantizeResult,
+    "accuracy": AccuracyResult,
+    "latency": LatencyResult,
+    "cloudflare": EndpointResult,
+}
+STAGE_ATTRIBUTES = {"model": "model", "quantize": "quantize", "accuracy": "accuracy", "latency": "latency", "cloudflare": "endpoint"}
 
 
 def family_color(family: str) -> str:
@@ -22,72 +44,79 @@ def family_color(family: str) -> str:
 
 @dataclass
 class RunResults:
+    """A run's stage results, read through their schemas; the report's only input."""
+
     run: str
-    json: dict[str, dict]
+    model: ModelResult
+    quantize: QuantizeResult
+    accuracy: AccuracyResult
+    latency: LatencyResult
+    endpoint: EndpointResult
 
     @classmethod
-    def load(cls, runs_dir: Path | str) -> "RunResults":
+    def load(cls, runs_dir: Path | str) -> RunResults:
         runs_dir = Path(runs_dir)
-        found = {}
-        for name in STAGE_FILES:
-            path = runs_dir / f"{name}.json"
-            found[name] = json.loads(path.read_text()) if path.is_file() else {"status": "not run", "reason": f"{path.name} missing"}
-        return cls(runs_dir.name, found)
+        return cls(
+            runs_dir.name, *(read_result(runs_dir / f"{name}.json", schema, missing_ok=True) for name, schema in STAGE_RESULTS.items())
+        )
 
-    def done(self, stage: str) -> bool:
-        return self.json[stage].get("status") == "done"
+    def stage(self, name: str) -> StageResult:
+        return getattr(self, STAGE_ATTRIBUTES[name])
 
     @property
-    def systems(self) -> dict[str, dict]:
-        """Every scored system; the remote endpoint joins the local ones when it was measured."""
-        systems = dict(self.json["accuracy"].get("systems", {})) if self.done("accuracy") else {}
-        if self.done("cloudflare") and systems:
-            remote = self.json["cloudflare"]["system"]
-            systems[remote["system"]] = remote
+    def systems(self) -> dict[str, SystemAccuracy]:
+        """Every scored system, local or remote, alike."""
+        systems = dict(self.accuracy.systems) if self.accuracy.done else {}
+        if self.endpoint.done and self.endpoint.system is not None and systems:
+            systems[self.endpoint.system.system] = self.endpoint.system
         return systems
 
-    def request_latency(self, system: str) -> dict:
-        """Per-request latency of the remote endpoint (network included, retries excluded)."""
-        remote = self.json["cloudflare"]
-        return remote["latency_per_request"] if self.done("cloudflare") and remote["system"]["system"] == system else {}
+    def request_latency(self, system: str) -> LatencyStats | None:
+        """Per-request round-trip of a remote system (network included, retries excluded)."""
+        remote = self.endpoint
+        return remote.latency_per_request if remote.done and remote.system and remote.system.system == system else None
 
-    def latency_at(self, batch_size: int, threads: int | None = None, padding: str = "dynamic") -> dict[str, dict]:
-        if not self.done("latency"):
+    def latency_at(self, batch_size: int, threads: int | None = None, padding: str = "dynamic") -> dict[str, LatencyMeasurement]:
+        if not self.latency.done or not self.latency.results:
             return {}
-        results = self.json["latency"]["results"]
-        threads = threads if threads is not None else min(r["threads"] for r in results)
-        return {r["system"]: r for r in results if (r["batch_size"], r["threads"], r["padding"]) == (batch_size, threads, padding)}
+        results = self.latency.results
+        threads = threads if threads is not None else min(r.threads for r in results)
+        return {r.system: r for r in results if (r.batch_size, r.threads, r.padding) == (batch_size, threads, padding)}
 
     def size_mib(self, system: str) -> float | None:
-        if self.done("latency") and system in self.json["latency"]["size_mib"]:
-            return self.json["latency"]["size_mib"][system]
-        recipes = self.json["quantize"].get("recipes", {})
-        return recipes.get(system, {}).get("size_mib") or self.json["model"].get("size_mib", {}).get(system)
+        if system in self.latency.size_mib:
+            return self.latency.size_mib[system]
+        if system in self.quantize.recipes:
+            return self.quantize.recipes[system].size_mib
+        return self.model.size_mib.get(system)
 
 
 def headline_table(res: RunResults):
-    """Every system: accuracy with count and interval, change vs fp32, size, latency and throughput."""
+    """Every system: accuracy with count and interval, change vs fp32, size, latency and throughput.
+
+    A remote endpoint's latency is a network round-trip, so it has its own column."""
     import pandas as pd
 
     batch1 = res.latency_at(1, threads=1)
-    largest = max((r["batch_size"] for r in res.json["latency"].get("results", [])), default=None)
-    big = res.latency_at(largest, threads=max((r["threads"] for r in res.json["latency"].get("results", [])), default=1)) if largest else {}
+    results = res.latency.results
+    largest = max((r.batch_size for r in results), default=None)
+    big = res.latency_at(largest, threads=max(r.threads for r in results)) if largest else {}
     rows = []
     for name, r in res.systems.items():
-        vs = r.get("vs_fp32", {})
-        lat, thr = batch1.get(name) or res.request_latency(name), big.get(name, {})
+        vs, lat, remote, thr = r.vs_fp32, batch1.get(name), res.request_latency(name), big.get(name)
         rows.append(
             {
                 "system": name,
-                "accuracy": f"{r['correct']}/{r['n']} = {100 * r['accuracy']:.2f} %",
-                "95 % CI": f"{100 * r['accuracy_ci95'][0]:.2f}–{100 * r['accuracy_ci95'][1]:.2f}",
-                "Δ vs fp32 (examples)": f"{vs['difference_examples']:+d}" if vs else "baseline",
-                "relative Δ %": round(100 * vs["relative_change"], 2) if vs else 0.0,
-                "McNemar p": round(vs["mcnemar_exact_p"], 3) if vs else "",
+                "accuracy": f"{r.correct}/{r.n} = {100 * r.accuracy:.2f} %",
+                "95 % CI": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
+                "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
+                "relative Δ %": round(100 * vs.relative_change, 2) if vs else 0.0,
+                "McNemar p": round(vs.mcnemar_exact_p, 3) if vs else "",
                 "size MiB": res.size_mib(name),
-                "p50 ms (b1, 1 thr)": round(lat["p50_ms"], 2) if lat else None,
-                "p99 ms (b1, 1 thr)": round(lat["p99_ms"], 2) if lat else None,
-                f"samples/s (b{largest})": round(thr["samples_per_second"], 1) if thr else None,
+                "p50 ms (b1, 1 thr)": round(lat.p50_ms, 2) if lat else None,
+                "p99 ms (b1, 1 thr)": round(lat.p99_ms, 2) if lat else None,
+                "round-trip p50 ms (network)": round(remote.p50_ms, 1) if remote else None,
+                f"samples/s (b{largest})": round(thr.samples_per_second, 1) if thr else None,
             }
         )
     return pd.DataFrame(rows).set_index("system").fillna("—") if rows else pd.DataFrame()
@@ -99,14 +128,23 @@ def published_comparison(res: RunResults):
 
     rows = [{"source": "Intel (published)", **row} for row in INTEL_PUBLISHED]
     systems = res.systems
-    int8 = {n: r for n, r in systems.items() if r["family"] == "int8"}
-    picks = [("fp32-torch", systems.get("fp32-torch"))]
+    int8 = {n: r for n, r in systems.items() if r.family == "int8"}
+    picks = [(FP32_TORCH, systems.get(FP32_TORCH))]
     if int8:
-        best = max(int8, key=lambda n: int8[n]["correct"])
+        best = max(int8, key=lambda n: int8[n].correct)
         picks.append((best, int8[best]))
     for name, r in picks:
         if r:
-            rows.append({"source": f"this run ({res.run})", "system": name, "correct": r["correct"], "n": r["n"], "accuracy_pct": round(100 * r["accuracy"], 2), "size_mb": res.size_mib(name)})
+            rows.append(
+                {
+                    "source": f"this run ({res.run})",
+                    "system": name,
+                    "correct": r.correct,
+                    "n": r.n,
+                    "accuracy_pct": round(100 * r.accuracy, 2),
+                    "size_mb": res.size_mib(name),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -117,10 +155,17 @@ def figure_accuracy(res: RunResults):
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
     for i, name in enumerate(names):
         r = res.systems[name]
-        low, high = (100 * x for x in r["accuracy_ci95"])
-        ax.errorbar(100 * r["accuracy"], i, xerr=[[100 * r["accuracy"] - low], [high - 100 * r["accuracy"]]], fmt="o", color=family_color(r["family"]), capsize=3)
-    if "fp32-torch" in res.systems:
-        ax.axvline(100 * res.systems["fp32-torch"]["accuracy"] * 0.99, color="grey", ls="--", lw=1, label="99 % of fp32 (Intel's criterion)")
+        low, high = (100 * x for x in r.accuracy_ci95)
+        ax.errorbar(
+            100 * r.accuracy,
+            i,
+            xerr=[[100 * r.accuracy - low], [high - 100 * r.accuracy]],
+            fmt="o",
+            color=family_color(r.family),
+            capsize=3,
+        )
+    if FP32_TORCH in res.systems:
+        ax.axvline(100 * res.systems[FP32_TORCH].accuracy * 0.99, color="grey", ls="--", lw=1, label="99 % of fp32 (Intel's criterion)")
         ax.legend(loc="lower left", fontsize=8)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
@@ -135,7 +180,7 @@ def figure_pareto(res: RunResults):
     import matplotlib.pyplot as plt
 
     lat = res.latency_at(1, threads=1)
-    points = [(lat[n]["p50_ms"], 100 * r["accuracy"], n, r["family"]) for n, r in res.systems.items() if n in lat]
+    points = [(lat[n].p50_ms, 100 * r.accuracy, n, r.family) for n, r in res.systems.items() if n in lat]
     fig, ax = plt.subplots(figsize=(8, 5))
     front, best = [], -1.0
     for x, y, *_ in sorted(points):
@@ -160,9 +205,9 @@ def figure_latency(res: RunResults):
     import matplotlib.pyplot as plt
 
     lat = res.latency_at(1, threads=1)
-    names = sorted(lat, key=lambda n: lat[n]["p50_ms"])
+    names = sorted(lat, key=lambda n: lat[n].p50_ms)
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-    ax.boxplot([lat[n]["durations_ms"] for n in names], vert=False, showfliers=True)
+    ax.boxplot([lat[n].durations_ms for n in names], vert=False, showfliers=True)
     ax.set_yticks(range(1, len(names) + 1), names)
     ax.set_xlabel("ms per call (batch 1, 1 thread, dynamic padding)")
     ax.set_title("Latency distribution per system")
@@ -175,7 +220,7 @@ def figure_size(res: RunResults):
 
     names = [n for n in res.systems if res.size_mib(n)]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-    ax.barh(names, [res.size_mib(n) for n in names], color=[family_color(res.systems[n]["family"]) for n in names])
+    ax.barh(names, [res.size_mib(n) for n in names], color=[family_color(res.systems[n].family) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("model file size (MiB)")
     ax.set_title("Size on disk")
@@ -191,7 +236,7 @@ def figure_confusion(res: RunResults):
     rows = (len(names) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.8 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
-        matrix = res.systems[name]["confusion_matrix"]
+        matrix = res.systems[name].confusion_matrix
         ax.imshow(matrix, cmap="Blues")
         for i in range(2):
             for j in range(2):
@@ -211,17 +256,18 @@ def disagreements_table(res: RunResults, system: str):
     """Examples where ``system`` and fp32 PyTorch predict different labels, with both scores."""
     import pandas as pd
 
-    rows = res.systems.get(system, {}).get("vs_fp32", {}).get("disagreements", [])
+    found = res.systems.get(system)
+    rows = found.vs_fp32.disagreements if found and found.vs_fp32 else []
     names = {0: "negative", 1: "positive"}
     return pd.DataFrame(
         [
             {
-                "idx": d["idx"],
-                "sentence": d.get("sentence", ""),
-                "gold": names[d["gold"]],
-                "fp32": f"{names[d['baseline_label']]} ({d['baseline_score']:.3f})",
-                system: f"{names[d['candidate_label']]} ({d['candidate_score']:.3f})",
-                "right": "int8" if d["candidate_label"] == d["gold"] else "fp32",
+                "idx": d.idx,
+                "sentence": d.sentence,
+                "gold": names[d.gold],
+                "fp32": f"{names[d.baseline_label]} ({d.baseline_score:.3f})",
+                system: f"{names[d.candidate_label]} ({d.candidate_score:.3f})",
+                "right": "int8" if d.candidate_label == d.gold else "fp32",
             }
             for d in rows
         ]
@@ -231,7 +277,7 @@ def disagreements_table(res: RunResults, system: str):
 def provenance_table(res: RunResults):
     import pandas as pd
 
-    source = next((res.json[s]["provenance"] for s in ("latency", "accuracy", "model") if "provenance" in res.json[s]), None)
+    source = next((res.stage(s).provenance for s in ("latency", "accuracy", "model") if res.stage(s).provenance), None)
     if not source:
         return pd.DataFrame()
     isa = ", ".join(flag for flag, present in source["cpu"]["isa"].items() if present)
@@ -251,22 +297,24 @@ def cloudflare_summary(res: RunResults) -> str:
     """Markdown: what the endpoint scored, how fast, what it cost, and when the replies were collected."""
     import datetime as dt
 
-    remote = res.json["cloudflare"]
-    if not res.done("cloudflare"):
-        return f"**Not measured.** {remote.get('reason', '')}"
-    when = [dt.datetime.fromtimestamp(remote[k], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") for k in ("collected_from", "collected_to")]
-    system, latency, cost = remote["system"], remote["latency_per_request"], remote.get("cost_actual") or {}
+    remote = res.endpoint
+    if not remote.done:
+        return f"**Not measured ({remote.status}).** {remote.reason}"
+    when = [
+        dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") for moment in (remote.collected_from, remote.collected_to)
+    ]
+    system, latency, cost = remote.system, remote.latency_per_request, remote.cost_actual or {}
     return (
-        f"Endpoint: {remote['endpoint']} (`{remote['model']}`). "
-        f"Accuracy {system['correct']}/{system['n']} = {100 * system['accuracy']:.2f} %; "
-        f"per request p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms (network included, "
-        f"{remote['retries']} retries excluded). Replies collected {when[0]} – {when[1]}; "
-        f"this run sent {remote['usage']['sent']} requests ({cost.get('input_tokens', 0)} tokens, ${cost.get('dollars', 0):.4f}) "
-        f"and took {remote['usage']['from_cache']} from the cache."
+        f"Endpoint: {remote.endpoint} (`{remote.model}`). "
+        f"Accuracy {system.correct}/{system.n} = {100 * system.accuracy:.2f} %; "
+        f"per request p50 {latency.p50_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms (network included, "
+        f"{remote.retries} retries excluded). Replies collected {when[0]} – {when[1]}; "
+        f"this run sent {remote.usage['sent']} requests ({cost.get('input_tokens', 0)} tokens, ${cost.get('dollars', 0):.4f}) "
+        f"and took {remote.usage['from_cache']} from the cache."
     )
 
 
 def stage_status(res: RunResults):
     import pandas as pd
 
-    return pd.DataFrame({s: {"status": res.json[s].get("status"), "note": res.json[s].get("reason", "")} for s in STAGE_FILES}).T
+    return pd.DataFrame({s: {"status": res.stage(s).status, "note": res.stage(s).reason} for s in STAGE_RESULTS}).T

@@ -80,6 +80,23 @@ class QuantizeResult(StageResult):
     # Groups of differently named recipes whose quantization parameters are all equal.
     identical_qparams: list[list[str]] = []
 
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "recipe": name,
+                    "int8 ops": sum(c["int8"] for c in r.ops.values()),
+                    "fp32 fallback": len(r.fp32_fallback),
+                    "size MiB": r.size_mib,
+                    "seconds": r.quantization_seconds,
+                    "cache": r.cache,
+                }
+                for name, r in self.recipes.items()
+            ]
+        )
+
 
 class Disagreement(Schema):
     idx: int
@@ -124,6 +141,8 @@ class SystemAccuracy(Schema):
     seconds: float
     predictions: str
     path: str = ""
+    # "hit" when the predictions came from the artifact cache, "made" when the system ran now.
+    cache: str = ""
     vs_fp32: Comparison | None = None
 
 
@@ -147,7 +166,7 @@ class LatencyStats(Schema):
     samples_per_second: float
 
     @classmethod
-    def from_ns(cls, durations_ns: list[int], batch_size: int) -> "LatencyStats":
+    def from_ns(cls, durations_ns: list[int], batch_size: int) -> LatencyStats:
         import numpy as np
 
         if not durations_ns:
@@ -164,6 +183,59 @@ class LatencyStats(Schema):
             p99_ms=float(p99),
             samples_per_second=float(batch_size * 1000 / ms.mean()),
         )
+
+
+class LatencyMeasurement(LatencyStats):
+    """One system at one (threads, batch, padding) setting, measured in its own worker process."""
+
+    model_config = ConfigDict(extra="allow")  # workers add their own diagnostics (thread settings)
+
+    system: str
+    family: str
+    threads: int
+    batch_size: int
+    padding: str
+    durations_ms: list[float]
+    load_seconds: float
+    rss_after_load_mib: float
+    peak_rss_mib: float
+
+
+class LatencyResult(StageResult):
+    quick: bool = False
+    settings: dict = {}
+    texts: list[str] = []
+    results: list[LatencyMeasurement] = []
+    size_mib: dict[str, float] = {}
+    speedup_vs_fp32_ort: dict[str, float] = {}
+    speedup_vs_fp32_torch: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+
+    def table(self):
+        """One row per system and setting, fastest first within a setting."""
+        import pandas as pd
+
+        columns = ["system", "threads", "batch_size", "padding", "count", "p50_ms", "p99_ms", "samples_per_second", "peak_rss_mib"]
+        rows = [r.model_dump(include=set(columns)) for r in self.results]
+        return pd.DataFrame(rows, columns=columns).sort_values(["threads", "padding", "batch_size", "p50_ms"], ignore_index=True)
+
+
+class EndpointResult(StageResult):
+    """A remote endpoint scored like a local system; its latency is a network round-trip."""
+
+    endpoint: str = ""
+    model: str = ""
+    n: int = 0
+    system: SystemAccuracy | None = None
+    latency_per_request: LatencyStats | None = None
+    retries: int = 0
+    collected_from: float | None = None
+    collected_to: float | None = None
+    usage: dict[str, int] = {}
+    replies_cached: int = 0
+    sent_this_run: int = 0
+    cost_estimate: dict | None = None
+    cost_actual: dict | None = None
 
 
 ResultT = TypeVar("ResultT", bound=StageResult)
@@ -185,7 +257,9 @@ def read_result(path: Path | str, schema: type[ResultT], missing_ok: bool = Fals
         raise UserError(f"{path} is missing: run the stage that writes it first")
     values = json.loads(path.read_text())
     if values.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path} has schema {values.get('schema_version')}, this version reads {SCHEMA_VERSION}: rerun the stage (`make report`)")
+        raise UserError(
+            f"{path} has schema {values.get('schema_version')}, this version reads {SCHEMA_VERSION}: rerun the stage (`make report`)"
+        )
     try:
         return schema.model_validate(values)
     except ValidationError as error:

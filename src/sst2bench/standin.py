@@ -79,9 +79,7 @@ def bert_to_distilbert_state(bert_state: dict, n_layers: int) -> dict:
     for layer in range(n_layers):
         for distil_name, bert_name in names.items():
             for param in ("weight", "bias"):
-                state[f"transformer.layer.{layer}.{distil_name}.{param}"] = bert_state[
-                    f"encoder.layer.{layer}.{bert_name}.{param}"
-                ]
+                state[f"transformer.layer.{layer}.{distil_name}.{param}"] = bert_state[f"encoder.layer.{layer}.{bert_name}.{param}"]
     return {f"distilbert.{name}": tensor for name, tensor in state.items()}
 
 
@@ -197,7 +195,7 @@ def finetune(model, tokenizer, sentences: list[str], labels: list[int], config: 
     losses: list[float] = []
     bar = tqdm(total=len(batches), initial=step, desc="fine-tune", unit="step", disable=not progress)
     pad = tokenizer.pad_token_id
-    for step in range(step, len(batches)):
+    for step in range(step, len(batches)):  # noqa: B020 - resumes at the checkpointed step
         rows = batches[step]
         width = max(len(encoded[i]) for i in rows)
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -262,15 +260,15 @@ metrics: [accuracy]
 An offline stand-in for `distilbert-base-uncased-finetuned-sst-2-english`: a
 `DistilBertForSequenceClassification` (6 layers, dim 384, 12 heads, hidden 1536) whose encoder is
 converted exactly from `{BASE_MODEL_ID}` as shipped in the PyPI package `{BASE_PACKAGE}`
-({info['base_package_version']}), then fine-tuned on GLUE SST-2 train.
+({info["base_package_version"]}), then fine-tuned on GLUE SST-2 train.
 
-**Validation accuracy: {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %**
-(95 % bootstrap interval {100 * accuracy['accuracy_ci95'][0]:.2f}–{100 * accuracy['accuracy_ci95'][1]:.2f} %).
+**Validation accuracy: {accuracy["correct"]}/{accuracy["n"]} = {100 * accuracy["accuracy"]:.2f} %**
+(95 % bootstrap interval {100 * accuracy["accuracy_ci95"][0]:.2f}–{100 * accuracy["accuracy_ci95"][1]:.2f} %).
 
 ## Base weights
-- `model.safetensors` sha256 `{info['base_sha256']}`
+- `model.safetensors` sha256 `{info["base_sha256"]}`
 - Conversion: token-type embedding 0 folded into the position embeddings; attention, FFN and
-  LayerNorms mapped one to one. Classification head initialised with seed {info['finetune_config']['seed']}.
+  LayerNorms mapped one to one. Classification head initialised with seed {info["finetune_config"]["seed"]}.
 
 ## Data
 | split | rows | sha256 |
@@ -282,9 +280,9 @@ converted exactly from `{BASE_MODEL_ID}` as shipped in the PyPI package `{BASE_P
 | --- | --- |
 {hyper}
 
-Steps: {info['training']['steps']}, examples seen: {info['training']['examples_seen']},
-time: {info['training']['seconds'] / 60:.1f} min on {info['provenance']['cpu']['model']}
-({info['finetune_config']['threads']} threads).
+Steps: {info["training"]["steps"]}, examples seen: {info["training"]["examples_seen"]},
+time: {info["training"]["seconds"] / 60:.1f} min on {info["provenance"]["cpu"]["model"]}
+({info["finetune_config"]["threads"]} threads).
 """
 
 
@@ -294,9 +292,9 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
     ``data`` is the SST-2 DatasetDict (train and validation). The fine-tune checkpoints into
     ``out_dir/../finetune`` so an interrupted build resumes.
     """
+    from .accuracy import accuracy_report
     from .data import sha256_of
     from .evaluation import predict_all
-    from .accuracy import accuracy_report
     from .provenance import package_versions, provenance
     from .systems import InferenceConfig, TorchSystem
 

@@ -144,7 +144,9 @@ class WorkersAIClient:
                         f"Cloudflare refused the API token (HTTP {response.status_code}); check CLOUDFLARE_API_TOKEN and that it may use Workers AI"
                     )
                 if DAILY_LIMIT_CODE in codes:
-                    raise DailyLimitReached("Cloudflare error 3036: today's free Workers AI allocation is spent; replies so far are kept, rerun tomorrow")
+                    raise DailyLimitReached(
+                        "Cloudflare error 3036: today's free Workers AI allocation is spent; replies so far are kept, rerun tomorrow"
+                    )
                 retryable = response.status_code == 429 or response.status_code >= 500 or codes & set(RETRYABLE_CODES)
                 problem = f"HTTP {response.status_code} {sorted(codes) or ''}".strip()
                 if not retryable:

@@ -28,7 +28,7 @@ class Credentials:
     api_token: str = field(repr=False)  # keeps the token out of reprs, logs and tracebacks
 
     @classmethod
-    def load(cls, env_file: Path | str = ".env") -> "Credentials":
+    def load(cls, env_file: Path | str = ".env") -> Credentials:
         """The environment wins over ``.env``; a missing value raises MissingPrerequisite naming it."""
         values = {name: setting(name, env_file) for name in NAMES}
         missing = [name for name, value in values.items() if not value]

@@ -66,7 +66,11 @@ def make_handler(system: System, token: str, model_name: str):
                 if not isinstance(text, str) or not text.strip():
                     raise ValueError
             except (ValueError, KeyError, TypeError):
-                return self.fail(HTTPStatus.BAD_REQUEST, 5006, 'Error: required properties at "/" are "text"; "text" must be a string with at least 1 character')
+                return self.fail(
+                    HTTPStatus.BAD_REQUEST,
+                    5006,
+                    'Error: required properties at "/" are "text"; "text" must be a string with at least 1 character',
+                )
             with lock:
                 prediction = system.predict([text])[0]
             scores = [{"label": system.id2label[i].upper(), "score": p} for i, p in enumerate(prediction.probabilities)]
@@ -75,6 +79,8 @@ def make_handler(system: System, token: str, model_name: str):
     return Handler
 
 
-def make_server(system: System, token: str, host: str = "127.0.0.1", port: int = 8787, model_name: str = "@cf/huggingface/distilbert-sst-2-int8") -> ThreadingHTTPServer:
+def make_server(
+    system: System, token: str, host: str = "127.0.0.1", port: int = 8787, model_name: str = "@cf/huggingface/distilbert-sst-2-int8"
+) -> ThreadingHTTPServer:
     """A ready server (``port=0`` picks a free one); call ``serve_forever`` or run it in a thread."""
     return ThreadingHTTPServer((host, port), make_handler(system, token, model_name))

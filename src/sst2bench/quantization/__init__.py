@@ -1,5 +1,19 @@
-"""int8 quantization: recipes (typed, validated, named presets) and the tools that apply them."""
+"""int8 quantization: recipes (a method's typed config + a calibration config), named presets,
+and a registry of methods (one module each, imported on first lookup, never from here)."""
 
-from .recipes import PRESETS, Recipe, preset
+from .base import METHODS, CalibrationConfig, Method, MethodConfig, get_method, method_names, register_method
+from .presets import PRESETS, preset
+from .recipes import Recipe
 
-__all__ = ["PRESETS", "Recipe", "preset"]
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "CalibrationConfig",
+    "Method",
+    "MethodConfig",
+    "Recipe",
+    "get_method",
+    "method_names",
+    "preset",
+    "register_method",
+]

@@ -10,16 +10,18 @@ from ..errors import UserError
 RECORD = "quantization.json"
 # Op types that compute in int8 once quantized (QOperator kernels and integer fused ops).
 INT8_OP_TYPES = {
-    "QLinearMatMul", "MatMulInteger", "DynamicQuantizeMatMul", "QAttention", "QGemm", "QLinearAdd",
-    "QLinearConv", "MatMulIntegerToFloat", "QEmbedLayerNormalization", "QLinearSoftmax", "QLinearMul",
+    "QLinearMatMul",
+    "MatMulInteger",
+    "DynamicQuantizeMatMul",
+    "QAttention",
+    "QGemm",
+    "QLinearAdd",
+    "QLinearConv",
+    "MatMulIntegerToFloat",
+    "QEmbedLayerNormalization",
+    "QLinearSoftmax",
+    "QLinearMul",
 }
-
-
-def size_mib(path: Path) -> float:
-    """Size of a file, or of everything in a folder, in MiB."""
-    path = Path(path)
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return round(sum(p.stat().st_size for p in files) / 2**20, 2)
 
 
 def op_table(source_path: Path, quantized_path: Path, op_types) -> list[dict]:

@@ -1,28 +1,98 @@
-"""Intel Neural Compressor: accuracy-aware static post-training quantization with fp32 fallback.
+"""Method ``inc-static``: Intel Neural Compressor accuracy-aware static post-training quantization with fp32 fallback.
 
 Why this path: it is Intel's own flow for the published ONNX int8 model (INC's 2.x API with its
 ONNX Runtime adaptor, QOperator, on the graph fused by ONNX Runtime's transformer optimizer).
 INC 3.7 is the last release that still has that API; its PyTorch 3.x path fails on torch 2.13,
 and INC 3.10's PT2E int8 was slower than fp32 on these AVX2 machines (DESIGN.md). Tuning starts
-from everything in ``recipe.operators`` quantized and falls ops back to fp32 until the accuracy
+from everything in ``config.operators`` quantized and falls ops back to fp32 until the accuracy
 criterion (default: at most 1 % relative loss) holds.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import math
 import re
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UserError
+from .base import FORMATS, INT8_TYPES, Method, MethodConfig, QuantizeJob, register_method
 from .recipes import Recipe
 
+CRITERIA = ("relative", "absolute")
+# INC's tuning strategies: basic falls back op types then single ops; mse_v2 falls back the ops
+# whose int8 output differs most from fp32 first.
+STRATEGIES = ("basic", "mse", "mse_v2", "bayesian", "exhaustive", "random", "conservative")
 # Op types INC's ONNX adaptor can quantize; those outside the recipe's operators stay fp32.
-INC_QUANTIZABLE = ("MatMul", "Attention", "Add", "Mul", "Gather", "EmbedLayerNormalization", "Gemm", "Concat", "Split", "Softmax", "Transpose", "Reshape", "Squeeze", "Unsqueeze")
+INC_QUANTIZABLE = (
+    "MatMul",
+    "Attention",
+    "Add",
+    "Mul",
+    "Gather",
+    "EmbedLayerNormalization",
+    "Gemm",
+    "Concat",
+    "Split",
+    "Softmax",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+)
+
+
+@dataclass(frozen=True)
+class IncStaticConfig(MethodConfig):
+    """INC's weights are always int8, symmetric; its KL and percentile calibrators take no
+    histogram settings, so its calibration reads only method, samples, batch size, length, seed."""
+
+    quant_format: str = "QOperator"
+    activation_type: str = "uint8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    # Accuracy-aware tuning: Intel's default is 1 % relative loss.
+    criterion: str = "relative"
+    tolerable_loss: float = 0.01
+    max_trials: int = 20
+    strategy: str = "basic"
+    # SmoothQuant: moves activation outliers into the weights before quantizing; 0 = off.
+    smooth_quant_alpha: float = 0.0
+
+    def checks(self):
+        return super().checks() + [
+            (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
+            (self.activation_type in INT8_TYPES, f"activation_type must be one of {INT8_TYPES}"),
+            (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
+            (0 <= self.tolerable_loss < 1, "tolerable_loss must be in [0, 1)"),
+            (self.max_trials >= 1, "max_trials must be at least 1"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}"),
+            (0 <= self.smooth_quant_alpha <= 1, "smooth_quant_alpha must be in [0, 1] (0 = off)"),
+        ]
+
+
+@register_method
+class IncStatic(Method):
+    name = "inc-static"
+    config_class = IncStaticConfig
+    is_static = True
+    needs_tuning = True
+    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed")
+
+    def quantize(self, job: QuantizeJob) -> dict:
+        import shutil
+
+        if job.evaluate is None:
+            raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")
+        tuning = quantize_inc(job.recipe, job.source, job.out_dir, job.work_dir, job.calibration, job.evaluate)
+        for path in job.source.parent.iterdir():
+            if path.is_file() and path.suffix != ".onnx":
+                shutil.copy2(path, job.out_dir / path.name)
+        return tuning
 
 
 class TuningFailed(UserError):
@@ -50,34 +120,40 @@ class CalibrationLoader:
 
 
 def inc_config(recipe: Recipe):
+    """INC's PostTrainingQuantConfig for an inc-static recipe."""
     from neural_compressor.config import AccuracyCriterion, PostTrainingQuantConfig, TuningCriterion
 
+    config, calibration = recipe.config, recipe.calibration
     fp32 = {"weight": {"dtype": ["fp32"]}, "activation": {"dtype": ["fp32"]}}
-    op_types = {op: fp32 for op in INC_QUANTIZABLE if op not in recipe.operators}
-    granularity = "per_channel" if recipe.per_channel else "per_tensor"
-    activation_dtype = "uint8" if recipe.activation_type == "uint8" else "int8"
-    algorithm = {"minmax": "minmax", "entropy": "kl", "percentile": "percentile"}[recipe.calibration]
-    for op in recipe.operators:
+    op_types = {op: fp32 for op in INC_QUANTIZABLE if op not in config.operators}
+    granularity = "per_channel" if config.per_channel else "per_tensor"
+    activation_dtype = "uint8" if config.activation_type == "uint8" else "int8"
+    algorithm = {"minmax": "minmax", "entropy": "kl", "percentile": "percentile"}[calibration.method]
+    for op in config.operators:
         op_types[op] = {
             "weight": {"dtype": ["int8"], "scheme": ["sym"], "granularity": [granularity], "algorithm": ["minmax"]},
-            "activation": {"dtype": [activation_dtype], "scheme": ["asym" if activation_dtype == "uint8" else "sym"], "algorithm": [algorithm]},
+            "activation": {
+                "dtype": [activation_dtype],
+                "scheme": ["asym" if activation_dtype == "uint8" else "sym"],
+                "algorithm": [algorithm],
+            },
         }
     # Keep the classifier head (two Gemms) in fp32: INC would turn them into MatMuls and
     # quantize the logits themselves.
     recipes = {"graph_optimization_level": "ENABLE_BASIC", "gemm_to_matmul": False}
-    if recipe.smooth_quant_alpha:
-        recipes.update(smooth_quant=True, smooth_quant_args={"alpha": recipe.smooth_quant_alpha})
+    if config.smooth_quant_alpha:
+        recipes.update(smooth_quant=True, smooth_quant_args={"alpha": config.smooth_quant_alpha})
     return PostTrainingQuantConfig(
         approach="static",
-        quant_format=recipe.quant_format,
-        calibration_sampling_size=[recipe.calibration_samples],
+        quant_format=config.quant_format,
+        calibration_sampling_size=[calibration.samples],
         op_type_dict=op_types,
         # INC reads op_name_dict keys as regular expressions (fullmatch): escape the concrete names.
-        op_name_dict={re.escape(name): fp32 for name in recipe.fp32_nodes} or None,
-        reduce_range=recipe.reduce_range,
+        op_name_dict={re.escape(name): fp32 for name in config.fp32_nodes} or None,
+        reduce_range=config.reduce_range,
         recipes=recipes,
-        accuracy_criterion=AccuracyCriterion(criterion=recipe.criterion, tolerable_loss=recipe.tolerable_loss),
-        tuning_criterion=TuningCriterion(strategy=recipe.strategy, max_trials=recipe.max_trials, timeout=0),
+        accuracy_criterion=AccuracyCriterion(criterion=config.criterion, tolerable_loss=config.tolerable_loss),
+        tuning_criterion=TuningCriterion(strategy=config.strategy, max_trials=config.max_trials, timeout=0),
     )
 
 
@@ -88,18 +164,18 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
     """
     import onnx
     from neural_compressor import quantization
-    from tqdm.auto import tqdm
     from neural_compressor.utils.utility import set_random_seed, set_workspace
+    from tqdm.auto import tqdm
 
     set_workspace(str(work_dir / "nc_workspace"))
-    set_random_seed(recipe.calibration_seed)
+    set_random_seed(recipe.calibration.seed)
     trials: list[dict] = []
 
     def eval_func(model) -> float:
         started = time.perf_counter()
         accuracy = evaluate(model.SerializeToString() if hasattr(model, "SerializeToString") else onnx.load(model).SerializeToString())
         trials.append({"trial": len(trials), "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 2)})
-        what = "fp32 baseline" if len(trials) == 1 else f"int8 trial {len(trials) - 1} of at most {recipe.max_trials}"
+        what = "fp32 baseline" if len(trials) == 1 else f"int8 trial {len(trials) - 1} of at most {recipe.config.max_trials}"
         tqdm.write(f"  {recipe.name}: {what}: accuracy {100 * accuracy:.2f} % on the tuning split", file=sys.stderr)
         return accuracy
 
@@ -108,16 +184,20 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
     quantized = quantization.fit(
         onnx.load(str(source)),
         inc_config(recipe),
-        calib_dataloader=CalibrationLoader(calibration_dataset, recipe.calibration_batch_size),
+        calib_dataloader=CalibrationLoader(calibration_dataset, recipe.calibration.batch_size),
         eval_func=eval_func,
     )
     if quantized is None:
         raise TuningFailed(
             trials,
-            f"recipe {recipe.name!r}: INC found no int8 model within {recipe.tolerable_loss:g} {recipe.criterion} "
-            f"loss in {recipe.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); "
-            "raise max_trials or tolerable_loss"
+            f"recipe {recipe.name!r}: INC found no int8 model within {recipe.config.tolerable_loss:g} {recipe.config.criterion} "
+            f"loss in {recipe.config.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); "
+            "raise max_trials or tolerable_loss",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(quantized.model, str(out_dir / "model.onnx"))
-    return {"trials": trials, "baseline_accuracy": trials[0]["accuracy"] if trials else None, "tuning_seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "trials": trials,
+        "baseline_accuracy": trials[0]["accuracy"] if trials else None,
+        "tuning_seconds": round(time.perf_counter() - started, 1),
+    }

@@ -1,4 +1,5 @@
-"""ONNX Runtime int8 through optimum's ORTQuantizer: static (QDQ or QOperator) and dynamic."""
+"""Shared by every method: the source graph a quantizer sees; and ONNX Runtime int8 through
+optimum's ORTQuantizer, static (QDQ or QOperator) or dynamic, used by the ort-* methods."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+from .base import CalibrationConfig, QuantizeJob
 from .recipes import Recipe
 
 SOURCE_FILE = "model.onnx"
@@ -15,7 +17,7 @@ SOURCE_FILE = "model.onnx"
 def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
     """The graph the quantizer sees, in ``work_dir`` with the tokenizer and config beside it.
 
-    With ``recipe.optimize_graph``, ONNX Runtime's transformer optimizer fuses Attention,
+    With ``recipe.config.optimize_graph``, ONNX Runtime's transformer optimizer fuses Attention,
     SkipLayerNorm and BiasGelu first: Intel's ONNX int8 was made from such a graph, and one
     QAttention op is what makes static int8 fast on CPUs. Shape inference then gives the
     quantizer every tensor's type (it refuses MatMul outputs without one).
@@ -25,9 +27,11 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
 
     work_dir.mkdir(parents=True, exist_ok=True)
     source = fp32_dir / SOURCE_FILE
-    if recipe.optimize_graph:
+    if recipe.config.optimize_graph:
         config = json.loads((fp32_dir / "config.json").read_text())
-        fused = optimize_model(str(source), model_type="bert", num_heads=config.get("n_heads", 0), hidden_size=config.get("dim", 0), opt_level=1)
+        fused = optimize_model(
+            str(source), model_type="bert", num_heads=config.get("n_heads", 0), hidden_size=config.get("dim", 0), opt_level=1
+        )
         source = work_dir / "fused.onnx"
         fused.save_model_to_file(str(source))
     source, prepared = source.resolve(), (work_dir / SOURCE_FILE).resolve()
@@ -54,53 +58,60 @@ def optimum_exclusions():
 
 
 def quantization_config(recipe: Recipe):
-    from optimum.onnxruntime.configuration import QuantizationConfig
+    """optimum's QuantizationConfig for an ort-static or ort-dynamic recipe."""
     from onnxruntime.quantization import QuantFormat, QuantizationMode, QuantType
+    from optimum.onnxruntime.configuration import QuantizationConfig
 
     types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    config = recipe.config
+    quant_format = getattr(config, "quant_format", "QOperator")  # dynamic int8 has no format
     return QuantizationConfig(
         is_static=recipe.is_static,
-        format=QuantFormat.QDQ if recipe.quant_format == "QDQ" else QuantFormat.QOperator,
+        format=QuantFormat.QDQ if quant_format == "QDQ" else QuantFormat.QOperator,
         mode=QuantizationMode.QLinearOps if recipe.is_static else QuantizationMode.IntegerOps,
-        activations_dtype=types[recipe.activation_type],
-        activations_symmetric=recipe.activation_type == "int8",
-        weights_dtype=types[recipe.weight_type],
+        activations_dtype=types[config.activation_type],
+        activations_symmetric=config.activation_type == "int8",
+        weights_dtype=types[config.weight_type],
         weights_symmetric=True,
-        per_channel=recipe.per_channel,
-        reduce_range=recipe.reduce_range,
-        operators_to_quantize=list(recipe.operators),
-        nodes_to_exclude=list(recipe.fp32_nodes),
+        per_channel=config.per_channel,
+        reduce_range=config.reduce_range,
+        operators_to_quantize=list(config.operators),
+        nodes_to_exclude=list(config.fp32_nodes),
     )
 
 
-def calibration_config(recipe: Recipe, dataset):
+def calibration_config(calibration: CalibrationConfig, dataset):
+    """optimum's calibration config for ``calibration`` (ORT's calibrators, with their histogram)."""
     from optimum.onnxruntime.configuration import AutoCalibrationConfig
 
-    if recipe.calibration == "minmax":
+    if calibration.method == "minmax":
         return AutoCalibrationConfig.minmax(dataset)
-    if recipe.calibration == "entropy":
-        return AutoCalibrationConfig.entropy(dataset, num_bins=recipe.num_bins, num_quantized_bins=recipe.num_quantized_bins)
-    return AutoCalibrationConfig.percentiles(dataset, num_bins=recipe.num_bins, percentile=recipe.percentile)
+    if calibration.method == "entropy":
+        return AutoCalibrationConfig.entropy(dataset, num_bins=calibration.num_bins, num_quantized_bins=calibration.num_quantized_bins)
+    return AutoCalibrationConfig.percentiles(dataset, num_bins=calibration.num_bins, percentile=calibration.percentile)
 
 
-def quantize_ort(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration_dataset=None) -> None:
-    """Quantize the graph ``source`` into ``out_dir`` with optimum's ORTQuantizer.
+def quantize_ort(job: QuantizeJob) -> None:
+    """Quantize ``job.source`` into ``job.out_dir / model.onnx`` with optimum's ORTQuantizer.
 
-    ``calibration_dataset`` (tokenized ``input_ids``/``attention_mask``) is needed for static
-    recipes. optimum's intermediate ``augmented_model.onnx`` goes to ``work_dir``, not the cwd.
+    Static recipes calibrate on ``job.calibration`` (tokenized ``input_ids``/``attention_mask``).
+    optimum's intermediate ``augmented_model.onnx`` goes to the work folder, not the cwd.
     """
     from optimum.onnxruntime import ORTQuantizer
 
-    quantizer = ORTQuantizer.from_pretrained(source.parent, file_name=source.name)
+    recipe = job.recipe
+    quantizer = ORTQuantizer.from_pretrained(job.source.parent, file_name=job.source.name)
     config = quantization_config(recipe)
     ranges = None
     if recipe.is_static:
         ranges = quantizer.fit(
-            dataset=calibration_dataset,
-            calibration_config=calibration_config(recipe, calibration_dataset),
-            onnx_augmented_model_name=work_dir / "augmented_model.onnx",
+            dataset=job.calibration,
+            calibration_config=calibration_config(recipe.calibration, job.calibration),
+            onnx_augmented_model_name=job.work_dir / "augmented_model.onnx",
             operators_to_quantize=config.operators_to_quantize,
-            batch_size=recipe.calibration_batch_size,
+            batch_size=recipe.calibration.batch_size,
         )
-    preprocessor = optimum_exclusions() if recipe.optimum_exclusions else None
-    quantizer.quantize(config, save_dir=out_dir, calibration_tensors_range=ranges, preprocessor=preprocessor)
+    preprocessor = optimum_exclusions() if recipe.config.optimum_exclusions else None
+    quantizer.quantize(config, save_dir=job.out_dir, calibration_tensors_range=ranges, preprocessor=preprocessor)
+    (produced,) = [p for p in job.out_dir.glob("*.onnx")]
+    produced.rename(job.out_dir / "model.onnx")

@@ -1,23 +1,38 @@
-"""Quantization recipes: one dataclass for every method, validated up front, with named presets.
+"""A recipe: a name, a method, that method's config and (static methods) a calibration config.
 
 A recipe is everything that decides the int8 model, so two runs with equal recipes give equal
-models, and the recipe is saved beside the model it made.
+models, and the recipe is saved beside the model it made (``to_dict``). Recipes are written with
+flat field names (params' ``quantize.overrides``, ``preset(name, **fields)``,
+``recipe.replace(**fields)``): ``calibration`` and ``calibration_*``, ``percentile``, ``num_bins``
+and ``num_quantized_bins`` go to the calibration config, the rest to the method's config, and a
+field the method does not have is an error. Reading ``recipe.<flat name>`` gives its value.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import UserError
+from .base import CalibrationConfig, ConfigError, MethodConfig, field_names, get_method, non_defaults
 
-METHODS = ("ort-static", "ort-dynamic", "inc-static")
-FORMATS = ("QDQ", "QOperator")
-CALIBRATIONS = ("minmax", "entropy", "percentile")
-INT8_TYPES = ("uint8", "int8")
-CRITERIA = ("relative", "absolute")
-# INC's tuning strategies: basic falls back op types then single ops; mse_v2 falls back the ops
-# whose int8 output differs most from fp32 first.
-STRATEGIES = ("basic", "mse", "mse_v2", "bayesian", "exhaustive", "random", "conservative")
+# Flat recipe field -> CalibrationConfig field.
+CALIBRATION_FIELDS = {
+    "calibration": "method",
+    "calibration_samples": "samples",
+    "calibration_batch_size": "batch_size",
+    "calibration_max_length": "max_length",
+    "calibration_seed": "seed",
+    "percentile": "percentile",
+    "num_bins": "num_bins",
+    "num_quantized_bins": "num_quantized_bins",
+}
+
+
+def flat_fields(method: str) -> tuple[str, ...]:
+    """The flat field names a recipe of ``method`` takes (besides ``name``)."""
+    kind = get_method(method)
+    calibration = [flat for flat, field in CALIBRATION_FIELDS.items() if field in kind.calibration_fields] if kind.is_static else []
+    return field_names(kind.config_class) + tuple(calibration)
 
 
 @dataclass(frozen=True)
@@ -26,171 +41,142 @@ class Recipe:
 
     name: str
     method: str
-    quant_format: str = "QOperator"
-    activation_type: str = "uint8"
-    weight_type: str = "int8"
-    per_channel: bool = True
-    reduce_range: bool = False
-    operators: tuple[str, ...] = ("MatMul",)
-    # optimum's exclusions: LayerNorm, GELU, residual Add, embedding Add, the Add before Softmax.
-    optimum_exclusions: bool = True
-    # Fuse with ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu) first.
-    optimize_graph: bool = True
-    calibration: str = "minmax"
-    percentile: float = 99.999
-    # Histogram of ORT's entropy and percentile calibrators. Entropy searches clipping thresholds
-    # between num_quantized_bins/2 and num_bins/2 bins: with equal values (optimum's default,
-    # 128/128) the only candidate is the full range, i.e. minmax. TensorRT's practice: 2048/128.
-    # (INC's own KL and percentile calibrators do not take these.)
-    num_bins: int = 2048
-    num_quantized_bins: int = 128
-    # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
-    calibration_samples: int = 104
-    calibration_batch_size: int = 8
-    calibration_max_length: int = 128
-    calibration_seed: int = 42
-    # Accuracy-aware tuning (INC): Intel's default is 1 % relative loss.
-    criterion: str = "relative"
-    tolerable_loss: float = 0.01
-    max_trials: int = 20
-    strategy: str = "basic"
-    # SmoothQuant (INC): moves activation outliers into the weights before quantizing; 0 = off.
-    smooth_quant_alpha: float = 0.0
-    # Nodes forced to stay fp32 (a manual fallback): node names or fnmatch patterns
-    # (``/distilbert/transformer/layer.0/ffn/*/MatMul``), each of which must match a node of the
-    # graph the quantizer sees; they are expanded to concrete names before quantizing.
-    fp32_nodes: tuple[str, ...] = ()
+    config: MethodConfig
+    calibration: CalibrationConfig | None = None
 
     def __post_init__(self):
-        checks = [
-            (self.method in METHODS, f"method must be one of {METHODS}"),
-            (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
-            (self.activation_type in INT8_TYPES and self.weight_type in INT8_TYPES, f"activation_type and weight_type must be one of {INT8_TYPES}"),
-            (self.calibration in CALIBRATIONS, f"calibration must be one of {CALIBRATIONS}"),
-            (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
-            (self.num_bins >= 1 and self.num_quantized_bins >= 1, "num_bins and num_quantized_bins must be at least 1"),
-            (
-                self.calibration != "entropy" or self.num_quantized_bins < self.num_bins,
-                f"entropy calibration needs num_quantized_bins < num_bins (got {self.num_quantized_bins} >= {self.num_bins}): "
-                "with equal values the only threshold it can pick is the full range, which is minmax; "
-                "use e.g. num_bins=2048, num_quantized_bins=128",
-            ),
-            (self.calibration_samples >= 1 and self.calibration_batch_size >= 1, "calibration_samples and calibration_batch_size must be at least 1"),
-            (self.calibration_max_length >= 8, "calibration_max_length must be at least 8"),
-            (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
-            (0 <= self.tolerable_loss < 1, "tolerable_loss must be in [0, 1)"),
-            (self.max_trials >= 1, "max_trials must be at least 1"),
-            (self.strategy in STRATEGIES, f"strategy must be one of {STRATEGIES}"),
-            (0 <= self.smooth_quant_alpha <= 1, "smooth_quant_alpha must be in [0, 1] (0 = off)"),
-            (bool(self.operators), "operators must name at least one op type"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(f"recipe {self.name!r}: {message}")
-        if self.method == "ort-dynamic" and self.activation_type != "uint8":
-            raise UserError(f"recipe {self.name!r}: ONNX Runtime dynamic quantization takes uint8 activations")
-        object.__setattr__(self, "operators", tuple(self.operators))
-        object.__setattr__(self, "fp32_nodes", tuple(self.fp32_nodes))
+        kind = get_method(self.method)
+        if type(self.config) is not kind.config_class:
+            raise UserError(
+                f"recipe {self.name!r}: method {self.method} takes a {kind.config_class.__name__}, not a {type(self.config).__name__}"
+            )
+        if not kind.is_static and self.calibration is not None:
+            raise UserError(f"recipe {self.name!r}: method {self.method} is dynamic and takes no calibration")
+        if kind.is_static and self.calibration is None:
+            object.__setattr__(self, "calibration", CalibrationConfig())
+        if self.calibration is not None:
+            unread = [f for f in non_defaults(self.calibration) if f not in kind.calibration_fields]
+            if unread:
+                raise UserError(
+                    f"recipe {self.name!r}: method {self.method} does not read calibration {', '.join(unread)} (it reads {', '.join(kind.calibration_fields)})"
+                )
+
+    # ------------------------------------------------------------------ flat construction
+
+    @classmethod
+    def build(cls, name: str, method: str, **values) -> Recipe:
+        """A recipe from flat field names: ``Recipe.build("x", "ort-static", quant_format="QDQ")``."""
+        kind = get_method(method)
+        config, calibration = _route(name, method, values)
+        with _named(name):
+            return cls(name, method, kind.config_class(**config), CalibrationConfig(**calibration) if kind.is_static else None)
+
+    def replace(self, **values) -> Recipe:
+        """This recipe with flat fields (and ``name``) changed, validated again."""
+        name = values.pop("name", self.name)
+        if values.get("method", self.method) != self.method:
+            raise UserError(f"recipe {name!r}: a recipe's method cannot be replaced; build a new recipe with Recipe.build")
+        values.pop("method", None)
+        config, calibration = _route(name, self.method, values)
+        with _named(name):
+            return Recipe(
+                name, self.method, replace(self.config, **config), replace(self.calibration, **calibration) if self.calibration else None
+            )
+
+    def flat(self) -> dict:
+        """``{flat field: value}``: what ``build`` takes to make this recipe again."""
+        values = {"name": self.name, "method": self.method, **{f.name: getattr(self.config, f.name) for f in fields(self.config)}}
+        if self.calibration is not None:
+            reads = get_method(self.method).calibration_fields
+            values.update({flat: getattr(self.calibration, field) for flat, field in CALIBRATION_FIELDS.items() if field in reads})
+        return values
+
+    def __getattr__(self, field: str):
+        """Flat read access (``recipe.max_trials``, ``recipe.calibration_samples``)."""
+        if field.startswith("_") or "config" not in self.__dict__:
+            raise AttributeError(field)
+        config, calibration = self.__dict__["config"], self.__dict__.get("calibration")
+        if calibration is not None and field in CALIBRATION_FIELDS:
+            return getattr(calibration, CALIBRATION_FIELDS[field])
+        if field in field_names(type(config)):
+            return getattr(config, field)
+        raise AttributeError(f"recipe {self.__dict__.get('name')!r}: {field} is not a field of method {self.__dict__.get('method')}")
+
+    # ------------------------------------------------------------------ what the method decides
 
     @property
     def is_static(self) -> bool:
-        return self.method != "ort-dynamic"
+        return get_method(self.method).is_static
+
+    @property
+    def needs_tuning(self) -> bool:
+        """Whether the method scores trials on a labelled tuning split (INC's accuracy-aware tuning)."""
+        return get_method(self.method).needs_tuning
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-able: ``{"name", "method", "config": {...}, "calibration": {...} or None}``."""
+
+        def plain(config) -> dict:
+            return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+        return {
+            "name": self.name,
+            "method": self.method,
+            "config": plain(self.config),
+            "calibration": plain(self.calibration) if self.calibration else None,
+        }
 
     @classmethod
-    def from_dict(cls, values: dict) -> "Recipe":
-        unknown = set(values) - set(cls.__dataclass_fields__)
+    def from_dict(cls, values: dict) -> Recipe:
+        """From ``to_dict``'s nested form, or from flat fields (``{"name", "method", **fields}``)."""
+        values = dict(values)
+        name, method = values.pop("name", None), values.pop("method", None)
+        if not isinstance(name, str) or not isinstance(method, str):
+            raise UserError(f"recipe {name!r}: a recipe needs a name and a method")
+        if "config" in values:
+            config, calibration = values.pop("config"), values.pop("calibration", None)
+            kind = get_method(method)
+            unknown = sorted(set(values)) + [f"config.{k}" for k in config if k not in field_names(kind.config_class)]
+            unknown += [f"calibration.{k}" for k in (calibration or {}) if k not in field_names(CalibrationConfig)]
+            if unknown:
+                raise UserError(f"recipe {name!r}: unknown fields {unknown} for method {method}")
+            with _named(name):
+                return cls(name, method, kind.config_class(**config), CalibrationConfig(**calibration) if calibration is not None else None)
+        unknown = set(values) - set(flat_fields(method))
         if unknown:
-            raise UserError(f"recipe {values.get('name')!r}: unknown fields {sorted(unknown)}")
-        return cls(**values)
+            raise UserError(
+                f"recipe {name!r}: unknown fields {sorted(unknown)} for method {method} (fields: {', '.join(flat_fields(method))})"
+            )
+        return cls.build(name, method, **values)
 
 
-def _ort_dynamic() -> Recipe:
-    """The ORT docs' recipe for transformers: fuse, then int8 weights per tensor, activations per call."""
-    return Recipe("ort-dynamic", "ort-dynamic", per_channel=False, calibration_samples=1)
+def _route(name: str, method: str, values: dict) -> tuple[dict, dict]:
+    """Split flat fields into (method config fields, calibration fields); any other is an error."""
+    known = flat_fields(method)
+    unknown = [field for field in values if field not in known]
+    if unknown:
+        verb = "is not a field" if len(unknown) == 1 else "are not fields"
+        why = (
+            " (a dynamic method takes no calibration)"
+            if not get_method(method).is_static and set(unknown) & set(CALIBRATION_FIELDS)
+            else ""
+        )
+        raise UserError(f"recipe {name!r}: {', '.join(unknown)} {verb} of method {method}{why} (fields: {', '.join(known)})")
+    config = {k: v for k, v in values.items() if k not in CALIBRATION_FIELDS}
+    calibration = {CALIBRATION_FIELDS[k]: v for k, v in values.items() if k in CALIBRATION_FIELDS}
+    return config, calibration
 
 
-def _ort_dynamic_per_channel() -> Recipe:
-    """Dynamic with per-channel weights and int8 embeddings: the fast, small, lossless one here."""
-    return Recipe("ort-dynamic-pc", "ort-dynamic", operators=("MatMul", "Gather"), calibration_samples=1)
+class _named:
+    """Re-raise a ``ConfigError`` (or a bad keyword) as a ``UserError`` naming the recipe."""
 
+    def __init__(self, name: str):
+        self.name = name
 
-def _ort_static_qdq() -> Recipe:
-    """optimum's static recipe: QDQ, MatMul and Add, optimum's exclusions, raw exported graph."""
-    return Recipe("ort-static-qdq", "ort-static", quant_format="QDQ", operators=("MatMul", "Add"), optimize_graph=False, per_channel=False)
+    def __enter__(self):
+        return self
 
-
-def _ort_static_qdq_u8s8_rr() -> Recipe:
-    """Signed 7-bit weights per channel (no VPMADDUBSW saturation on AVX2 without VNNI), int8 embeddings."""
-    return Recipe("ort-static-qdq-u8s8-pc-rr", "ort-static", quant_format="QDQ", operators=("MatMul", "Gather"), optimize_graph=False, reduce_range=True)
-
-
-def _ort_static_mixed() -> Recipe:
-    """ort-static-qdq-u8s8-pc-rr with the first two layers' FFN in fp32 (DistilBERT node names):
-    the early FFNs carry the activation outliers that per-tensor int8 clips; 29 MiB, 34 % of fp32."""
-    ffn = tuple(f"/distilbert/transformer/layer.{layer}/ffn/{lin}/MatMul" for layer in (0, 1) for lin in ("lin1", "lin2"))
-    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-mixed", fp32_nodes=ffn)
-
-
-def _ort_static_s8s8() -> Recipe:
-    """Signed activations and weights (S8S8), QDQ, per tensor."""
-    return Recipe("ort-static-qdq-s8s8", "ort-static", quant_format="QDQ", activation_type="int8", operators=("MatMul", "Gather"), optimize_graph=False, per_channel=False)
-
-
-def _ort_static_qoperator() -> Recipe:
-    """Fused graph (SkipLayerNorm, BiasGelu), QOperator kernels: the fastest static layout."""
-    return Recipe("ort-static-qop-fused", "ort-static", operators=("MatMul", "Gather"))
-
-
-def _ort_static_qoperator_rr() -> Recipe:
-    """As ort-static-qop-fused with 7-bit weights, which AVX2 without VNNI needs to avoid saturation."""
-    return Recipe("ort-static-qop-fused-rr", "ort-static", operators=("MatMul", "Gather"), reduce_range=True)
-
-
-def _ort_static_entropy() -> Recipe:
-    """KL-divergence calibration with TensorRT's histogram: 2048 bins searched down to 128 levels
-    (optimum's 128/128 default can only return the full range, i.e. minmax's)."""
-    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-entropy", calibration="entropy", num_bins=2048, num_quantized_bins=128)
-
-
-def _ort_static_percentile() -> Recipe:
-    return replace(_ort_static_qdq_u8s8_rr(), name="ort-static-qdq-percentile", calibration="percentile")
-
-
-def _inc_static() -> Recipe:
-    """Intel's recipe: INC accuracy-aware static PTQ (1 % relative), QOperator, 8-bit (INC's
-    reduce_range cost 30 examples here), MatMul only as Intel's ONNX model kept Add in fp32."""
-    return Recipe("inc-static", "inc-static", operators=("MatMul",), optimize_graph=False)
-
-
-def _inc_static_tight() -> Recipe:
-    """INC held to Intel's published ONNX loss (0.35 points absolute), with int8 embeddings."""
-    return Recipe("inc-static-tight", "inc-static", operators=("MatMul", "Gather"), optimize_graph=False, criterion="absolute", tolerable_loss=0.0035, max_trials=30)
-
-
-PRESETS = {
-    factory().name: factory
-    for factory in (
-        _ort_dynamic,
-        _ort_dynamic_per_channel,
-        _ort_static_qdq,
-        _ort_static_qdq_u8s8_rr,
-        _ort_static_mixed,
-        _ort_static_s8s8,
-        _ort_static_qoperator,
-        _ort_static_qoperator_rr,
-        _ort_static_entropy,
-        _ort_static_percentile,
-        _inc_static,
-        _inc_static_tight,
-    )
-}
-
-
-def preset(name: str, **overrides) -> Recipe:
-    """A named recipe, optionally with fields changed (``preset("inc-static", max_trials=5)``)."""
-    if name not in PRESETS:
-        raise UserError(f"unknown recipe {name!r}; presets: {', '.join(PRESETS)}")
-    return replace(PRESETS[name](), **overrides) if overrides else PRESETS[name]()
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, ConfigError):
+            raise UserError(f"recipe {self.name!r}: {error}") from None
+        return False

@@ -1,26 +1,28 @@
-"""Apply a recipe end to end: source graph, calibration data, quantizer, record beside the model."""
+"""Apply a recipe end to end: source graph, calibration data, the recipe's method (found in the
+registry), record beside the model."""
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
+from ..paths import size_mib
 from ..provenance import provenance
 from ..systems import InferenceConfig, OrtSystem
-from .artifacts import match_nodes, op_table, qparams_digest, save_record, size_mib, summarize_ops
+from .artifacts import match_nodes, op_table, qparams_digest, save_record, summarize_ops
+from .base import CalibrationConfig, QuantizeJob, get_method
 from .recipes import Recipe
 
 MODEL_FILE = "model.onnx"
 
 
-def calibration_dataset(recipe: Recipe, tokenizer, train_split):
-    """A seeded sample of train sentences, padded to the recipe's length (Intel: 104 at 128)."""
+def calibration_dataset(calibration: CalibrationConfig, tokenizer, train_split):
+    """A seeded sample of train sentences, padded to the calibration's length (Intel: 104 at 128)."""
     import datasets
 
-    sample = train_split.shuffle(seed=recipe.calibration_seed).select(range(min(recipe.calibration_samples, len(train_split))))
-    encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=recipe.calibration_max_length, padding="max_length")
+    sample = train_split.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(train_split))))
+    encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding="max_length")
     return datasets.Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
 
 
@@ -36,16 +38,22 @@ def onnx_accuracy(model_dir: Path, split, threads: int = 1):
     return evaluate
 
 
+def method_module(recipe: Recipe) -> str:
+    """The module that defines ``recipe``'s method: with this module, the code that makes its model
+    (for cache keys, since the registry imports method modules by name, not by an import statement)."""
+    return get_method(recipe.method).__module__
+
+
 def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_split, tuning_split=None, threads: int = 1) -> dict:
     """Quantize the fp32 ONNX folder with ``recipe`` into ``out_dir`` and record how.
 
-    ``tuning_split`` (labelled) is what INC's accuracy-aware tuning scores trials on.
+    ``tuning_split`` (labelled) is what accuracy-aware methods (INC) score trials on.
     """
     from transformers import AutoTokenizer
 
-    from .inc import quantize_inc
-    from .ort import prepare_source, quantize_ort
+    from .ort import prepare_source
 
+    method = get_method(recipe.method)()
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
     work_dir = out_dir.parent / f".{out_dir.name}-work"
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -54,29 +62,30 @@ def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_sp
     started = time.perf_counter()
     source = prepare_source(recipe, fp32_dir, work_dir / "source")
     # fp32_nodes may hold fnmatch patterns; the quantizers get the concrete names they match.
-    fp32_nodes = match_nodes(recipe.fp32_nodes, source, what=f"recipe {recipe.name!r}: fp32_nodes")
-    applied = replace(recipe, fp32_nodes=fp32_nodes)
+    fp32_nodes = match_nodes(recipe.config.fp32_nodes, source, what=f"recipe {recipe.name!r}: fp32_nodes")
     tokenizer = AutoTokenizer.from_pretrained(fp32_dir)
-    calibration = calibration_dataset(recipe, tokenizer, train_split) if recipe.is_static else None
-    tuning = None
-    if recipe.method == "inc-static":
-        if tuning_split is None:
-            raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")
-        tuning = quantize_inc(applied, source, out_dir, work_dir, calibration, onnx_accuracy(fp32_dir, tuning_split, threads))
-        for path in source.parent.iterdir():
-            if path.is_file() and path.suffix != ".onnx":
-                shutil.copy2(path, out_dir / path.name)
-    else:
-        quantize_ort(applied, source, out_dir, work_dir, calibration)
-        (produced,) = [p for p in out_dir.glob("*.onnx")]
-        produced.rename(out_dir / MODEL_FILE)
+    job = QuantizeJob(
+        recipe=recipe.replace(fp32_nodes=fp32_nodes),
+        source=source,
+        out_dir=out_dir,
+        work_dir=work_dir,
+        calibration=calibration_dataset(recipe.calibration, tokenizer, train_split) if recipe.is_static else None,
+        evaluate=onnx_accuracy(fp32_dir, tuning_split, threads) if method.needs_tuning and tuning_split is not None else None,
+    )
+    out_dir.mkdir(parents=True)
+    tuning = method.quantize(job)
+    # The fp32 folder's config and tokenizer, as they are: a quantizer's own copy names the
+    # temporary folder it read from, which would make two equal models look different.
+    for path in fp32_dir.iterdir():
+        if path.is_file() and path.suffix != ".onnx":
+            shutil.copy2(path, out_dir / path.name)
     seconds = time.perf_counter() - started
-    table = op_table(source, out_dir / MODEL_FILE, set(recipe.operators))
+    table = op_table(source, out_dir / MODEL_FILE, set(recipe.config.operators))
     record = save_record(
         out_dir,
         {
             "recipe": recipe.to_dict(),
-            "source_graph": "fused by ONNX Runtime's transformer optimizer" if recipe.optimize_graph else "as exported",
+            "source_graph": "fused by ONNX Runtime's transformer optimizer" if recipe.config.optimize_graph else "as exported",
             "ops": summarize_ops(table),
             "fp32_fallback": [row for row in table if row["precision"] == "fp32"],
             "op_table": table,

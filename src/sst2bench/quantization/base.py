@@ -1,0 +1,253 @@
+"""What every quantization method shares: the calibration config, the method config base, the
+``Method`` interface and the registry that finds methods by name.
+
+A method is one module of this package with a class decorated ``@register_method``: its ``name``,
+its ``config_class`` (a frozen dataclass of the fields it reads, validated on construction),
+``is_static`` and ``quantize(job)``. Nothing lists the modules: ``get_method(name)`` scans the
+package's sources for ``@register_method`` classes and imports only the module that defines
+``name``, on first lookup (so importing ``sst2bench.quantization`` imports no method).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import UserError
+
+PACKAGE = __name__.rpartition(".")[0]
+CALIBRATIONS = ("minmax", "entropy", "percentile")
+INT8_TYPES = ("uint8", "int8")
+FORMATS = ("QDQ", "QOperator")
+
+
+class ConfigError(UserError):
+    """An invalid config value; ``Recipe`` prefixes the recipe's name."""
+
+
+def _check(owner: str, checks) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{owner}: {message}" if owner else message)
+
+
+def field_names(config_class) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(config_class))
+
+
+def non_defaults(config) -> dict:
+    """The fields of a dataclass instance that differ from their defaults."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if getattr(config, f.name) != f.default}
+
+
+# ------------------------------------------------------------------------------ calibration
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """How a static method picks activation ranges: which train sentences, and which algorithm.
+
+    ``percentile`` is read by the percentile method only; ``num_bins`` by entropy and percentile
+    (the histogram of ORT's calibrators); ``num_quantized_bins`` by entropy only. A field the
+    chosen method does not read, set to other than its default, is an error.
+    """
+
+    method: str = "minmax"
+    # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
+    samples: int = 104
+    batch_size: int = 8
+    max_length: int = 128
+    seed: int = 42
+    percentile: float = 99.999
+    # Entropy searches clipping thresholds between num_quantized_bins/2 and num_bins/2 bins: with
+    # equal values (optimum's default, 128/128) the only candidate is the full range, i.e. minmax.
+    # TensorRT's practice: 2048/128.
+    num_bins: int = 2048
+    num_quantized_bins: int = 128
+
+    # Which of the algorithm's fields each calibration method reads.
+    READS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "minmax": (),
+        "entropy": ("num_bins", "num_quantized_bins"),
+        "percentile": ("num_bins", "percentile"),
+    }
+    ALGORITHM_FIELDS: ClassVar[tuple[str, ...]] = ("percentile", "num_bins", "num_quantized_bins")
+
+    def __post_init__(self):
+        _check(
+            "calibration",
+            [
+                (self.method in CALIBRATIONS, f"method must be one of {CALIBRATIONS}, not {self.method!r}"),
+                (self.samples >= 1 and self.batch_size >= 1, "samples and batch_size must be at least 1"),
+                (self.max_length >= 8, "max_length must be at least 8"),
+                (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
+                (self.num_bins >= 1 and self.num_quantized_bins >= 1, "num_bins and num_quantized_bins must be at least 1"),
+            ],
+        )
+        ignored = [name for name in self.ALGORITHM_FIELDS if name not in self.READS[self.method] and name in non_defaults(self)]
+        if ignored:
+            raise ConfigError(
+                f"calibration {self.method!r} does not read {', '.join(ignored)} (it reads {list(self.READS[self.method]) or 'no histogram settings'}); leave it at its default"
+            )
+        if self.method == "entropy" and self.num_quantized_bins >= self.num_bins:
+            raise ConfigError(
+                f"entropy calibration needs num_quantized_bins < num_bins (got {self.num_quantized_bins} >= {self.num_bins}): "
+                "with equal values the only threshold it can pick is the full range, which is minmax; "
+                "use e.g. num_bins=2048, num_quantized_bins=128"
+            )
+
+
+# ------------------------------------------------------------------------------ method configs
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Fields every method has, because the quantize pipeline reads them (source graph, op table).
+
+    Subclasses add the fields their method reads and extend ``checks()``.
+    """
+
+    # Op types to quantize; the op table reports each node of these types as int8 or fp32.
+    operators: tuple[str, ...] = ("MatMul",)
+    # Fuse with ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu) first.
+    optimize_graph: bool = True
+    # Nodes forced to stay fp32 (a manual fallback): node names or fnmatch patterns
+    # (``/distilbert/transformer/layer.0/ffn/*/MatMul``), each of which must match a node of the
+    # graph the quantizer sees; they are expanded to concrete names before quantizing.
+    fp32_nodes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "operators", tuple(self.operators))
+        object.__setattr__(self, "fp32_nodes", tuple(self.fp32_nodes))
+        _check("", self.checks())
+
+    def checks(self) -> list[tuple[bool, str]]:
+        """``(ok, message)`` pairs; the first not ok is raised as a ``ConfigError``."""
+        return [(bool(self.operators), "operators must name at least one op type")]
+
+
+# ------------------------------------------------------------------------------ methods
+
+
+@dataclass
+class QuantizeJob:
+    """What ``Method.quantize`` gets: the recipe (``fp32_nodes`` already expanded to node names),
+    the prepared source graph (tokenizer and config beside it), the empty folder to write
+    ``model.onnx`` to, a scratch folder, the calibration dataset (static methods) and
+    ``evaluate(model_bytes) -> accuracy`` on the labelled tuning split (None without one)."""
+
+    recipe: object
+    source: Path
+    out_dir: Path
+    work_dir: Path
+    calibration: object = None
+    evaluate: Callable[[bytes], float] | None = None
+
+
+class Method:
+    """A quantization method. Subclass, set the class attributes, implement ``quantize``, and
+    decorate with ``@register_method`` in a module of this package."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    is_static: ClassVar[bool] = True
+    # Scores trials on a labelled tuning split (accuracy-aware): ``job.evaluate`` must be given.
+    needs_tuning: ClassVar[bool] = False
+    # The CalibrationConfig fields a static method reads; the others must keep their defaults.
+    calibration_fields: ClassVar[tuple[str, ...]] = field_names(CalibrationConfig)
+
+    def quantize(self, job: QuantizeJob) -> dict | None:
+        """Write ``job.out_dir / "model.onnx"``; return what the record keeps as ``tuning`` (or None)."""
+        raise NotImplementedError
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator: make ``cls`` findable by ``cls.name``."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__qualname__}: a method needs a name")
+    if not (isinstance(cls.config_class, type) and issubclass(cls.config_class, MethodConfig)):
+        raise TypeError(f"method {name}: config_class must subclass MethodConfig")
+    known = METHODS.get(name)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise TypeError(f"method {name} is defined twice: {known.__module__}.{known.__qualname__} and {cls.__module__}.{cls.__qualname__}")
+    METHODS[name] = cls
+    return cls
+
+
+def _registered_names(source: str) -> list[str] | None:
+    """Names of the ``@register_method`` classes in a module's source ([] for none; None when a
+    decorated class's name is not a plain string literal, so the module must be imported to know)."""
+    if "register_method" not in source:
+        return []
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        decorators = [d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", None) for d in node.decorator_list]
+        if "register_method" not in decorators:
+            continue
+        literal = [
+            stmt.value.value
+            for stmt in node.body
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+            and isinstance(stmt.value, ast.Constant)
+            and isinstance(stmt.value.value, str)
+            and any(isinstance(t, ast.Name) and t.id == "name" for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))
+        ]
+        if not literal:
+            return None
+        names.append(literal[0])
+    return names
+
+
+def method_modules() -> dict[str, list[str] | None]:
+    """``{module: [method names]}`` for every module of this package that registers a method,
+    found by reading the sources on the package's ``__path__`` (nothing is imported)."""
+    package = importlib.import_module(PACKAGE)
+    found: dict[str, list[str] | None] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg:
+            continue
+        path = Path(info.module_finder.path) / f"{info.name}.py"
+        if not path.is_file():
+            continue
+        names = _registered_names(path.read_text())
+        if names != []:
+            found[f"{PACKAGE}.{info.name}"] = names
+    return found
+
+
+def method_names() -> list[str]:
+    """Every method: registered ones and those the package's sources define, sorted."""
+    names = set(METHODS)
+    for module, defined in method_modules().items():
+        if defined is None:
+            importlib.import_module(module)
+        else:
+            names.update(defined)
+    return sorted(names | set(METHODS))
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class called ``name``, importing the module that defines it on first lookup."""
+    if name not in METHODS:
+        modules = method_modules()
+        for module, defined in modules.items():
+            if defined is not None and name in defined:
+                importlib.import_module(module)
+        if name not in METHODS:  # a module whose method names are computed: import them all
+            for module, defined in modules.items():
+                if defined is None:
+                    importlib.import_module(module)
+    if name not in METHODS:
+        raise UserError(f"unknown quantization method {name!r}; methods: {', '.join(method_names())}")
+    return METHODS[name]

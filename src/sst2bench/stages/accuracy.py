@@ -1,0 +1,79 @@
+"""Stage 30: every system on the evaluation split, each paired with fp32 PyTorch."""
+
+from __future__ import annotations
+
+import shutil
+
+from ..config import RunConfig
+from ..provenance import provenance
+from ..results import FP32_TORCH, AccuracyResult, Comparison, QuantizeResult, SystemAccuracy, read_result, write_result
+from .common import all_specs, eval_split, load_data, model_result, score, skipped
+
+
+def compare_with_sentences(baseline, candidate, split) -> Comparison:
+    """``accuracy.compare`` with each disagreement's sentence, for the report."""
+    from ..accuracy import compare
+
+    result = compare(baseline, candidate)
+    sentences = dict(zip(split["idx"], split["sentence"]))
+    for row in result["disagreements"]:
+        row["sentence"] = sentences[row["idx"]]
+    return Comparison(**result)
+
+
+def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
+    """Scores come from the artifact cache where a system's model and the examples are unchanged."""
+    from ..accuracy import load_predictions
+
+    out = cfg.runs_dir / "accuracy.json"
+    model = model_result(cfg)
+    if not model.done:
+        return skipped(out, AccuracyResult, f"no fp32 model: {model.reason}", cfg)
+    data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+    split = eval_split(cfg, data)
+    specs, skips = all_specs(cfg)
+    predictions_dir = cfg.runs_dir / "predictions"
+    predictions_dir.mkdir(parents=True, exist_ok=True)
+    systems = {}
+    for spec in specs:
+        result, cached = score(cfg, spec, split, progress)
+        shutil.copyfile(cached, predictions_dir / f"{spec.name}.jsonl")
+        systems[spec.name] = {**result, "system": spec.name, "predictions": f"{spec.name}.jsonl", "family": spec.family, "path": spec.path}
+    baseline = load_predictions(predictions_dir / f"{FP32_TORCH}.jsonl")
+    for name, result in systems.items():
+        if name != FP32_TORCH:
+            result["vs_fp32"] = compare_with_sentences(baseline, load_predictions(predictions_dir / f"{name}.jsonl"), split)
+    return write_result(
+        out,
+        AccuracyResult(
+            split=cfg.data.eval_split,
+            n=len(split),
+            systems={name: SystemAccuracy(**r) for name, r in systems.items()},
+            skipped=skips,
+            provenance=provenance(cfg.to_dict()),
+        ),
+    )
+
+
+def recipe_table(cfg: RunConfig):
+    """One row per system: accuracy (count and %), change vs fp32, size; for the sweep and report."""
+    import pandas as pd
+
+    accuracy = read_result(cfg.runs_dir / "accuracy.json", AccuracyResult)
+    quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True).recipes
+    sizes = {**model_result(cfg).size_mib, **{name: r.size_mib for name, r in quantized.items()}}
+    rows = []
+    for name, result in accuracy.systems.items():
+        vs = result.vs_fp32
+        rows.append(
+            {
+                "system": name,
+                "correct/n": f"{result.correct}/{result.n}",
+                "accuracy %": round(100 * result.accuracy, 2),
+                "Δ examples vs fp32": vs.difference_examples if vs else 0,
+                "relative change %": round(100 * vs.relative_change, 2) if vs else 0.0,
+                "McNemar p": round(vs.mcnemar_exact_p, 3) if vs else None,
+                "size MiB": sizes.get(name),
+            }
+        )
+    return pd.DataFrame(rows)

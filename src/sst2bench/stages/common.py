@@ -1,0 +1,122 @@
+"""What the stages share: the run's data, its systems, the artifact cache and skipped results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from ..cache import ArtifactCache
+from ..config import RunConfig
+from ..errors import MissingPrerequisite
+from ..paths import project_root
+from ..provenance import provenance
+from ..results import FP32_ORT, FP32_TORCH, REFERENCE, ModelResult, QuantizeResult, StageResult, read_result, write_result
+from ..systems import SystemSpec
+
+
+def skipped(path: Path, schema: type[StageResult], reason: str, cfg: RunConfig) -> StageResult:
+    return write_result(path, schema(status="skipped", reason=reason, provenance=provenance(cfg.to_dict())))
+
+
+def load_data(cfg: RunConfig, splits=("train", "validation")):
+    from ..data import load_sst2
+
+    return load_sst2(cfg.data.source, splits=splits, revision=cfg.data.revision)
+
+
+def eval_split(cfg: RunConfig, data):
+    split = data[cfg.data.eval_split]
+    return split.select(range(min(cfg.data.eval_limit, len(split)))) if cfg.data.eval_limit else split
+
+
+def data_digest(split) -> str:
+    """Content hash of a labelled split (idx, sentence, label), for cache keys."""
+    rows = list(zip(split["idx"], split["sentence"], split["label"]))
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def artifact_cache() -> ArtifactCache:
+    """One store for every run's models and predictions: equal inputs give the same artifact."""
+    return ArtifactCache(project_root() / "models" / "cache")
+
+
+def link(alias: Path, target: Path) -> Path:
+    """``alias`` as a symbolic link to a cached artifact, so people find it by its readable name."""
+    alias.parent.mkdir(parents=True, exist_ok=True)
+    if alias.is_symlink() or alias.is_file():
+        alias.unlink()
+    elif alias.is_dir():
+        shutil.rmtree(alias)
+    alias.symlink_to(target.resolve(), target_is_directory=True)
+    return alias
+
+
+def model_result(cfg: RunConfig) -> ModelResult:
+    return read_result(cfg.runs_dir / "model.json", ModelResult)
+
+
+def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec]:
+    return (
+        SystemSpec(FP32_TORCH, "torch", str(cfg.fp32_dir), "fp32"),
+        SystemSpec(FP32_ORT, "onnxruntime", str(cfg.models_dir / "fp32-onnx"), "fp32"),
+    )
+
+
+def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
+    quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
+    return [SystemSpec(name, "onnxruntime", r.path, "int8") for name, r in quantized.recipes.items()] if quantized.done else []
+
+
+def reference_spec(cfg: RunConfig) -> SystemSpec:
+    """Intel's published int8 ONNX model (pinned revision); raises MissingPrerequisite offline."""
+    from ..hub import fetch_snapshot, hub_reachable
+
+    if cfg.reference is None:
+        raise MissingPrerequisite("this run has no published reference model")
+    target = cfg.models_dir / "reference"
+    if not (target / cfg.reference.file_name).is_file():
+        if not hub_reachable():
+            raise MissingPrerequisite(f"{cfg.reference.hub_id}@{cfg.reference.revision} needs the Hugging Face Hub, which is unreachable")
+        patterns = [cfg.reference.file_name, "config.json", "tokenizer*", "vocab.txt", "special_tokens_map.json"]
+        fetch_snapshot(cfg.reference.hub_id, cfg.reference.revision, target, patterns, field="reference.revision")
+    return SystemSpec(REFERENCE, "onnxruntime", str(target), "int8")
+
+
+def all_specs(cfg: RunConfig) -> tuple[list[SystemSpec], dict[str, str]]:
+    """Every local system of a run, and the ones skipped with why."""
+    specs, skips = list(fp32_specs(cfg)) + int8_specs(cfg), {}
+    try:
+        specs.append(reference_spec(cfg))
+    except MissingPrerequisite as reason:
+        skips[REFERENCE] = str(reason)
+    return specs, skips
+
+
+def score(cfg: RunConfig, spec: SystemSpec, split, progress: bool = True) -> tuple[dict, Path]:
+    """``spec`` scored on ``split`` under the run's inference settings, from the artifact cache when
+    the model's content, the examples, the settings, the code and the CPU are all unchanged.
+
+    Returns the accuracy report and the cached predictions file.
+    """
+    from dataclasses import asdict
+
+    from ..cache import CacheKey
+    from ..evaluation import score_system
+    from ..systems import backend
+
+    key = CacheKey.make(
+        "predictions",
+        ("sst2bench.evaluation", backend(spec.backend).__module__),
+        inputs={"model": spec.path},
+        params={"backend": spec.backend, "inference": asdict(cfg.inference), "examples": data_digest(split)},
+        measured=True,  # int8 kernels differ by instruction set, and so can a prediction
+    )
+
+    def predict(folder: Path) -> None:
+        result = score_system(spec.load(cfg.inference), split, folder / "predictions.jsonl", progress)
+        (folder / "score.json").write_text(json.dumps(result))
+
+    folder, hit = artifact_cache().get_or_make(key, predict)
+    return {**json.loads((folder / "score.json").read_text()), "cache": "hit" if hit else "made"}, folder / "predictions.jsonl"

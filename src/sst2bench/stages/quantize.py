@@ -1,0 +1,62 @@
+"""Stage 20: every recipe of the run applied to the fp32 ONNX export, each int8 model cached by
+the content of its source, its recipe, its calibration and tuning data and the quantizer's code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import RunConfig
+from ..provenance import provenance
+from ..results import QuantizeResult, RecipeResult, read_result, write_result
+from .common import artifact_cache, data_digest, eval_split, link, load_data, model_result, skipped
+
+
+def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
+    """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
+    from ..cache import CacheKey
+    from ..quantization.run import method_module, quantize
+
+    params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads}
+    if recipe.is_static:
+        params["calibration_examples"] = data_digest(train)
+    if recipe.needs_tuning:
+        params["tuning_examples"] = data_digest(tuning)
+    # The code that makes this model: the recipe machinery and the method's own module.
+    key = CacheKey.make("int8", ("sst2bench.quantization.run", method_module(recipe)), inputs={"fp32": fp32_onnx_dir}, params=params)
+
+    def make(out: Path) -> None:
+        quantize(recipe, fp32_onnx_dir, out, train, tuning, cfg.quantize.threads)
+
+    return artifact_cache().get_or_make(key, make)
+
+
+def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> QuantizeResult:
+    """Apply every recipe; ``recipes`` (a subset) adds to the results of an earlier sweep."""
+    from tqdm.auto import tqdm
+
+    from ..quantization.artifacts import identical_recipes, load_record
+
+    out = cfg.runs_dir / "quantize.json"
+    model = model_result(cfg)
+    if not model.done:
+        return skipped(out, QuantizeResult, f"no fp32 model: {model.reason}", cfg)
+    data, _ = load_data(cfg)
+    tuning = eval_split(cfg, data)
+    records = {}
+    bar = tqdm(recipes or cfg.quantize.recipe_objects(), desc="quantize", unit="recipe", disable=not progress)
+    for recipe in bar:
+        bar.set_postfix_str(recipe.name)
+        folder, hit = quantized(cfg, recipe, Path(model.onnx_dir), data["train"], tuning)
+        path = link(cfg.models_dir / "int8" / recipe.name, folder)
+        record = {k: v for k, v in load_record(folder).items() if k in RecipeResult.model_fields}
+        records[recipe.name] = RecipeResult(**{**record, "path": str(path), "cache": "hit" if hit else "made"})
+    previous = read_result(out, QuantizeResult, missing_ok=True).recipes if recipes else {}
+    merged = {**previous, **records}
+    # Differently named recipes with equal scales and zero points: the options that tell them
+    # apart changed nothing the quantizer decides (as entropy with 128/128 bins, which is minmax).
+    identical = identical_recipes({name: r.model_dump() for name, r in merged.items()})
+    for group in identical:
+        print(
+            f"warning: recipes {', '.join(group)} have identical quantization parameters (scales and zero points): the options that differ between them did not act"
+        )
+    return write_result(out, QuantizeResult(recipes=merged, identical_qparams=identical, provenance=provenance(cfg.to_dict())))

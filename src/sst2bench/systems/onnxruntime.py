@@ -1,0 +1,52 @@
+"""ONNX Runtime on the CPU: the fp32 export and every int8 graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
+
+
+@register_backend("onnxruntime")
+class OrtSystem(TokenizingSystem):
+    """An ONNX graph in ONNX Runtime on the CPU, with its threads pinned."""
+
+    def __init__(
+        self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-ort", model_bytes: bytes | None = None
+    ):
+        """Load the folder's one ``.onnx`` file, or ``model_bytes`` with the folder's tokenizer and labels."""
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        model_dir = Path(model_dir)
+        config = config or InferenceConfig()
+        onnx_files = sorted(model_dir.glob("*.onnx"))
+        if model_bytes is None and len(onnx_files) != 1:
+            raise UserError(f"{model_dir}: expected exactly one .onnx file, found {[f.name for f in onnx_files]}")
+        labels = json.loads((model_dir / "config.json").read_text())["id2label"]
+        super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = config.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        model = model_bytes if model_bytes is not None else str(onnx_files[0])
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def logits(self, texts):
+        batch = self.encode(texts, "np")
+        feed = {name: batch[name].astype("int64") for name in self.input_names}
+        return self.session.run(None, feed)[0]
+
+    # A folder with a .onnx file is an ONNX model even when it holds config.json too.
+    priority = 10
+
+    @staticmethod
+    def claims(path: Path) -> bool:
+        return any(path.glob("*.onnx"))
+
+    @classmethod
+    def from_spec(cls, spec: SystemSpec, inference: InferenceConfig) -> OrtSystem:
+        return cls(spec.path, inference, name=spec.name)

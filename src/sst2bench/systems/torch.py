@@ -1,0 +1,46 @@
+"""PyTorch eager: a ``transformers`` sequence classifier, as the fp32 reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
+
+
+@register_backend("torch")
+class TorchSystem(TokenizingSystem):
+    """A ``transformers`` sequence classifier in eager PyTorch."""
+
+    def __init__(self, model, tokenizer, config: InferenceConfig | None = None, name: str = "fp32-torch", source: str = "model"):
+        import torch
+
+        config = config or InferenceConfig()
+        torch.set_num_threads(config.threads)
+        super().__init__(name, tokenizer, model.config.id2label, config, source)
+        self.model = model.eval()
+
+    @classmethod
+    def from_pretrained(cls, location: str, config: InferenceConfig | None = None, name: str = "fp32-torch"):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        model = AutoModelForSequenceClassification.from_pretrained(location)
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        return cls(model, tokenizer, config, name, source=str(location))
+
+    def logits(self, texts):
+        import torch
+
+        batch = self.encode(texts, "pt")
+        with torch.inference_mode():
+            return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.numpy()
+
+    # A transformers folder without an ONNX graph.
+    priority = 0
+
+    @staticmethod
+    def claims(path: Path) -> bool:
+        return (path / "config.json").is_file()
+
+    @classmethod
+    def from_spec(cls, spec: SystemSpec, inference: InferenceConfig) -> TorchSystem:
+        return cls.from_pretrained(spec.path, inference, name=spec.name)
