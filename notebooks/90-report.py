@@ -67,7 +67,7 @@ published_comparison(res)
 
 # %%
 if res.systems:
-    figure_accuracy(res)
+    figure_accuracy(res, cfg.check.min_relative_accuracy)
 
 # %% [markdown]
 # ## Accuracy against latency

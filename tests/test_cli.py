@@ -30,7 +30,7 @@ def test_evaluate_prints_and_writes_the_same_accuracy(tiny_model_dir, sst2_dir, 
     result = json.loads((tmp_path / "accuracy.json").read_text())
     assert result["n"] == 40
     assert f"{result['correct']}/40" in out
-    assert f"{100 * result['accuracy']:.2f}%" in out
+    assert f"{100 * result['accuracy']:.2f}" in out
     lines = (tmp_path / f"{result['system']}.jsonl").read_text().splitlines()
     assert len(lines) == 40 and json.loads(lines[0])["idx"] == 0
     provenance = result["provenance"]
@@ -62,3 +62,42 @@ def test_bad_inputs_end_in_one_line(argv, message, tiny_model_dir, sst2_dir, tmp
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("sst2bench: error:") and message in err
     assert "Traceback" not in err
+
+
+def test_evaluate_with_its_defaults_scores_as_every_run_does(tiny_model_dir, sst2_dir, tmp_path, monkeypatch, capsys):
+    """One model, one count: the CLI's defaults are the runs' evaluation protocol (batch 1 matters
+    for dynamic int8, whose activation ranges depend on what shares the batch)."""
+    import yaml
+
+    from sst2bench.cli import build_parser
+    from sst2bench.config import run_config_from_dict
+    from sst2bench.stages.accuracy import stage_accuracy
+    from sst2bench.stages.model import stage_model
+
+    from .conftest import REPO
+
+    defaults = build_parser().parse_args(["evaluate", "--model", "x"])
+    for run in ("standin", "ci", "distilbert"):
+        inference = yaml.safe_load((REPO / "params" / f"{run}.yaml").read_text())["inference"]
+        assert (defaults.batch_size, defaults.max_length, defaults.padding) == (
+            inference["batch_size"],
+            inference["max_length"],
+            inference["padding"],
+        ), run
+
+    code, _, err = run(capsys, "evaluate", "--model", str(tiny_model_dir), "--limit", "60", "--output", str(tmp_path / "cli"), "--quiet")
+    assert code == 0, err
+    by_cli = json.loads((tmp_path / "cli" / "accuracy.json").read_text())["correct"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params").mkdir()
+    cfg = run_config_from_dict(
+        {
+            "run": "same",
+            "model": {"kind": "local", "path": str(tiny_model_dir)},
+            "data": {"eval_limit": 60},
+            "quantize": {"recipes": []},
+            "inference": inference,
+        }
+    )
+    stage_model(cfg, progress=False)
+    assert stage_accuracy(cfg, progress=False).systems["fp32-torch"].correct == by_cli

@@ -300,13 +300,13 @@ def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResu
 
 
 def format_table(results: list[RuleResult]) -> str:
-    header = f"{'':4} {'rule':<40} {'system':<26} {'value':>18} {'limit':>8}  why"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        lines.append(f"{'PASS' if r.passed else 'FAIL':4} {r.rule:<40} {r.system:<26} {r.value:>18} {r.limit:>8}  {r.why}")
+    """Every rule's verdict, then a closing line that counts them (what CI logs read)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{"": "PASS" if r.passed else "FAIL", **{k: v for k, v in asdict(r).items() if k != "passed"}} for r in results])
     failed = sum(not r.passed for r in results)
-    lines.append(f"{len(results) - failed} passed, {failed} failed")
-    return "\n".join(lines)
+    table = frame.to_string(index=False, justify="left") if results else "no rules"
+    return f"{table}\n{len(results) - failed} passed, {failed} failed"
 
 
 def write_junit(results: list[RuleResult], path: Path, run: str) -> None:

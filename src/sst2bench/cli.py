@@ -44,7 +44,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_evaluate(args) -> int:
     from .data import load_sst2
-    from .evaluation import evaluate, format_accuracy_table
+    from .evaluation import accuracy_table, evaluate
     from .paths import project_root
     from .systems import InferenceConfig, load_system
 
@@ -57,7 +57,7 @@ def cmd_evaluate(args) -> int:
     out_dir = Path(args.output or project_root() / "runs" / "evaluate" / system.name)
     params = {"model": args.model, "split": args.split, "limit": args.limit, **vars(config)}
     result = evaluate(system, split, out_dir, params=params, progress=not args.quiet)
-    print(format_accuracy_table([result]))
+    print(accuracy_table([result]).to_string(index=False))
     print(f"wrote {out_dir / result['predictions']} and {out_dir / 'accuracy.json'}")
     return 0
 

@@ -56,14 +56,19 @@ def evaluate(system: System, split, out_dir: Path | str, params: dict | None = N
     return result
 
 
-def format_accuracy_table(results: list[dict]) -> str:
-    """A plain-text table a terminal user reads at a glance."""
-    header = f"{'system':<28} {'correct/n':>10} {'accuracy':>9} {'95% CI':>15} {'macro-F1':>9}"
-    lines = [header, "-" * len(header)]
-    for r in results:
-        low, high = r["accuracy_ci95"]
-        lines.append(
-            f"{r['system']:<28} {r['correct']:>5}/{r['n']:<4} {100 * r['accuracy']:>8.2f}% "
-            f"{100 * low:>6.2f}–{100 * high:<6.2f}% {r['macro_f1']:>9.4f}"
-        )
-    return "\n".join(lines)
+def accuracy_table(results: list[dict]):
+    """One row per scored system, as a terminal user reads it at a glance."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "system": r["system"],
+                "correct/n": f"{r['correct']}/{r['n']}",
+                "accuracy %": f"{100 * r['accuracy']:.2f}",
+                "95 % CI %": f"{100 * r['accuracy_ci95'][0]:.2f}–{100 * r['accuracy_ci95'][1]:.2f}",
+                "macro-F1": round(r["macro_f1"], 4),
+            }
+            for r in results
+        ]
+    )

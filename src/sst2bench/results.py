@@ -264,3 +264,13 @@ def read_result(path: Path | str, schema: type[ResultT], missing_ok: bool = Fals
         return schema.model_validate(values)
     except ValidationError as error:
         raise UserError(f"{path} does not match {schema.__name__}: {error}") from error
+
+
+# Each stage's result file (``runs/<run>/<stage>.json``) and schema, in pipeline order.
+STAGE_RESULTS: dict[str, type[StageResult]] = {
+    "model": ModelResult,
+    "quantize": QuantizeResult,
+    "accuracy": AccuracyResult,
+    "latency": LatencyResult,
+    "cloudflare": EndpointResult,
+}
