@@ -77,13 +77,13 @@ def test_evaluate_with_its_defaults_scores_as_every_run_does(tiny_model_dir, sst
     from .conftest import REPO
 
     defaults = build_parser().parse_args(["evaluate", "--model", "x"])
-    for run in ("standin", "ci", "distilbert"):
-        inference = yaml.safe_load((REPO / "params" / f"{run}.yaml").read_text())["inference"]
+    for name in ("standin", "ci", "distilbert"):
+        inference = yaml.safe_load((REPO / "params" / f"{name}.yaml").read_text())["inference"]
         assert (defaults.batch_size, defaults.max_length, defaults.padding) == (
             inference["batch_size"],
             inference["max_length"],
             inference["padding"],
-        ), run
+        ), name
 
     code, _, err = run(capsys, "evaluate", "--model", str(tiny_model_dir), "--limit", "60", "--output", str(tmp_path / "cli"), "--quiet")
     assert code == 0, err
