@@ -301,7 +301,15 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
     out_dir = Path(out_dir)
     record_path = out_dir / "standin.json"
     base_sha = sha256_of(base_model_dir() / "model.safetensors")
-    recipe = {"finetune_config": asdict(config), "base_sha256": base_sha, "data_sha256": sorted(f.sha256 for f in data_files)}
+    # What decides the weights: this module's own code (its other imports only score and describe
+    # the result), the libraries that train, the base weights, the data and the schedule.
+    recipe = {
+        "finetune_config": asdict(config),
+        "base_sha256": base_sha,
+        "data_sha256": sorted(f.sha256 for f in data_files),
+        "code_sha256": sha256_of(Path(__file__)),
+        "libraries": package_versions(["torch", "transformers", "tokenizers"]),
+    }
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         if record.get("recipe") == recipe and (out_dir / "model.safetensors").is_file():
