@@ -9,6 +9,7 @@ exact (DistilBERT models take no token types).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -290,7 +291,7 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
     """Convert, fine-tune and save the stand-in to ``out_dir``; reuse it when the recipe is unchanged.
 
     ``data`` is the SST-2 DatasetDict (train and validation). The fine-tune checkpoints into
-    ``out_dir/../finetune`` so an interrupted build resumes.
+    ``out_dir/../<name>-finetune-<recipe hash>`` so an interrupted build of the same recipe resumes.
     """
     from .accuracy import accuracy_report
     from .data import sha256_of
@@ -316,7 +317,12 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
             return record
     model, tokenizer = convert_bert_to_distilbert(base_model_dir(), seed=config.seed)
     train = training_subset(data["train"], config.train_examples, config.seed)
-    work_dir = out_dir.parent / f"{out_dir.name}-finetune"
+    # Checkpoints belong to one recipe: an interrupted fine-tune resumes, a changed one starts over.
+    recipe_key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    work_dir = out_dir.parent / f"{out_dir.name}-finetune-{recipe_key}"
+    for stale in out_dir.parent.glob(f"{out_dir.name}-finetune*"):
+        if stale != work_dir:
+            shutil.rmtree(stale, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     training = finetune(model, tokenizer, list(train["sentence"]), list(train["label"]), config, work_dir, progress)
     validation = data["validation"]
