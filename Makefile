@@ -70,7 +70,7 @@ hub-server: $(HUB_STAMP) ## create .venv-hub with olah, the local Hub server of 
 report: venv ## build reports/ for every run (RUN=standin for one); runs missing the Hub or data show as skipped
 	$(BIN)/sst2bench report $(if $(RUN),--runs $(RUN))
 
-check: venv ## run the short `ci` run (or RUN=...), then the accuracy gate against params/baselines/<run>.json
+check: venv ## run the short `ci` run (or RUN=...), then the accuracy gate against params/baselines/<run>/<ISA class>.json
 	$(BIN)/sst2bench report --runs $(or $(RUN),ci) --quick
 	$(BIN)/sst2bench check --run $(or $(RUN),ci)
 

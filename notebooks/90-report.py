@@ -50,7 +50,7 @@ display(Markdown(f"**Run `{run}`** — {cfg.description}"))
 # %% [markdown]
 # ## Headline
 # Accuracy with its count and 95 % bootstrap interval, the change against fp32 PyTorch in examples
-# (one example is 0.115 points on SST-2 validation) with the exact McNemar p, size on disk, p50/p99
+# (one example is 100/n points, n the examples scored) with the exact McNemar p, size on disk, p50/p99
 # latency at batch 1 on one thread, and throughput at the largest batch.
 
 # %%

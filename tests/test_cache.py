@@ -73,3 +73,14 @@ def test_measurement_keys_hold_the_cpu_and_its_isa():
     plain = CacheKey.make("latency", "sst2bench.report")
     assert measured.machine["cpu"] and measured.machine["isa"] and plain.machine == {}
     assert measured.digest != plain.digest
+
+
+def test_an_artifact_edited_after_it_was_stored_is_not_a_hit(tmp_path):
+    store = ArtifactCache(tmp_path / "cache")
+    key = CacheKey.make("thing", "sst2bench.report")
+    folder, _ = store.get_or_make(key, lambda out: (out / "model.onnx").write_bytes(b"weights") and None)
+    assert store.lookup(key) == folder
+    (folder / "model.onnx").write_bytes(b"zeroed")  # e.g. through the readable link models/<run>/int8/<recipe>
+    assert store.lookup(key) is None
+    again, hit = store.get_or_make(key, lambda out: (out / "model.onnx").write_bytes(b"weights") and None)
+    assert not hit and (again / "model.onnx").read_bytes() == b"weights"

@@ -1,3 +1,4 @@
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -188,3 +189,14 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     out = capsys.readouterr().out
     assert "FAIL keeps ≥ 90 % of fp32's correct count" in out and "ort-dynamic-pc" in out
     assert "FAIL ≤ 2 examples newly wrong vs baseline" in out
+
+
+def test_changed_gold_labels_fail_instead_of_counting_as_churn(gate):
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180)), "int8": ("int8", predictions(180))})
+    assert main(["check", "--run", "gate", "--update-baseline"]) == 0
+    baseline = next((gate.runs_dir.parent.parent / "params" / "baselines" / "gate").glob("*.json"))
+    values = json.loads(baseline.read_text())
+    values["gold"] = ("1" if values["gold"][0] == "0" else "0") + values["gold"][1:]
+    baseline.write_text(json.dumps(values))
+    (failure,) = [r for r in run_check(gate) if not r.passed and r.rule == "same labels as the baseline"]
+    assert "#0" in failure.why

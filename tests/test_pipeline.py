@@ -112,6 +112,7 @@ def test_a_skipped_stage_reruns_once_its_prerequisite_appears(monkeypatch, tmp_p
     cloudflare = next(s for s in STAGES if s.name == "cloudflare")
     without = stage_key(cloudflare, cfg, REPO)
     assert stage_key(cloudflare, cfg, REPO) == without
+    (tmp_path / "params").mkdir()  # the project root, whose .env the settings are read from
     (tmp_path / ".env").write_text("CLOUDFLARE_ACCOUNT_ID=a\nCLOUDFLARE_API_TOKEN=b\n")
     assert stage_key(cloudflare, cfg, REPO) != without
 

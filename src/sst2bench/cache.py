@@ -41,7 +41,8 @@ LIBRARIES = (
 )
 
 
-def _sha(data: bytes) -> str:
+def digest(data: bytes) -> str:
+    """sha256 of bytes, in hex: the one hash every key and content check uses."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -113,27 +114,27 @@ def import_closure(*names: str, discovered: bool = True) -> list[str]:
 
 def code_hash(*names: str, discovered: bool = True) -> str:
     """Hash of the source of the import closure of ``names``: the code that makes an artifact."""
-    digest = hashlib.sha256()
+    hasher = hashlib.sha256()
     for name in import_closure(*names, discovered=discovered):
-        digest.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
-    return digest.hexdigest()
+        hasher.update(name.encode() + b"\0" + module_file(name).read_bytes() + b"\0")
+    return hasher.hexdigest()
 
 
 @lru_cache(maxsize=256)
 def _content_hash(path: str, stamp: tuple) -> str:
     root = Path(path)
     if root.is_file():
-        digest = hashlib.sha256()
+        hasher = hashlib.sha256()
         with open(root, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+                hasher.update(block)
+        return hasher.hexdigest()
     parts = [
         (str(p.relative_to(root)), _content_hash(str(p), _stamp(p)))
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name not in RECORDS
     ]
-    return _sha(json.dumps(parts).encode())
+    return digest(json.dumps(parts).encode())
 
 
 def _stamp(path: Path) -> tuple:
@@ -190,7 +191,7 @@ class CacheKey:
 
     @property
     def digest(self) -> str:
-        return _sha(json.dumps(self.__dict__, sort_keys=True).encode())
+        return digest(json.dumps(self.__dict__, sort_keys=True).encode())
 
 
 class ArtifactCache:
@@ -203,12 +204,14 @@ class ArtifactCache:
         return self.root / key.kind / key.digest[:24]
 
     def lookup(self, key: CacheKey) -> Path | None:
-        """The artifact's folder when a complete one is stored under this key."""
+        """The artifact's folder when a complete one is stored under this key, unchanged since it
+        was made (people reach artifacts through links, and an edited one is no longer a hit)."""
         folder = self.path(key)
         manifest = folder / MANIFEST
         if not manifest.is_file():
             return None
-        return folder if json.loads(manifest.read_text()).get("key") == key.digest else None
+        stored = json.loads(manifest.read_text())
+        return folder if stored.get("key") == key.digest and stored.get("content") == content_hash(folder) else None
 
     def get_or_make(self, key: CacheKey, make: Callable[[Path], dict | None]) -> tuple[Path, bool]:
         """The stored artifact, or ``make(folder)`` into a scratch folder moved into place when it
@@ -222,9 +225,8 @@ class ArtifactCache:
         scratch.mkdir(parents=True)
         try:
             extra = make(scratch) or {}
-            (scratch / MANIFEST).write_text(
-                json.dumps({"key": key.digest, "made": time.time(), "parts": key.__dict__, **extra}, indent=2, default=str)
-            )
+            manifest = {"key": key.digest, "content": content_hash(scratch), "made": time.time(), "parts": key.__dict__, **extra}
+            (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
             shutil.rmtree(target, ignore_errors=True)
             scratch.rename(target)
         finally:

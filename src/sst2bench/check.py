@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .accuracy import load_predictions
+from .cache import LIBRARIES
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
@@ -32,7 +33,6 @@ from .results import FP32_TORCH, AccuracyResult, LatencyResult, read_result
 
 BASELINE_SCHEMA = 2
 # Libraries whose kernels decide the predictions; a baseline records them.
-RUNTIME_PACKAGES = ("torch", "onnxruntime", "onnx", "neural-compressor", "optimum", "transformers", "tokenizers")
 # Examples named in a failure before "and N more".
 NAMED_EXAMPLES = 10
 
@@ -130,6 +130,18 @@ def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[in
     rule = f"≤ {budget} examples newly wrong vs baseline"
     gold = {int(i): int(g) for i, g in zip(baseline["idx"], baseline["gold"])}
     out = []
+    relabelled = sorted({i for r in systems.values() for i, g in r["gold"].items() if i in gold and gold[i] != g})
+    if relabelled:
+        out.append(
+            RuleResult(
+                "same labels as the baseline",
+                "all",
+                f"{len(relabelled)} differ",
+                "0",
+                False,
+                f"the data's gold labels differ from the baseline's at {_named(relabelled, sentences)}: another data file? rewrite with `{update_command(cfg)}` if intended",
+            )
+        )
     for name, current in systems.items():
         base = baseline["systems"].get(name)
         if base is None:
@@ -244,7 +256,7 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) ->
         "run": cfg.run,
         "isa_class": isa_class(cpu),
         "cpu": cpu,
-        "runtime": package_versions(RUNTIME_PACKAGES),
+        "runtime": package_versions(LIBRARIES),
         "git_commit": git_commit(),
         "split": cfg.data.eval_split,
         "idx": idx,
@@ -267,7 +279,7 @@ def load_baseline(path: Path) -> dict:
 
 def runtime_note(baseline: dict) -> str | None:
     """Which runtime libraries differ from the baseline's, as a line for the log (not a rule)."""
-    now = package_versions(RUNTIME_PACKAGES)
+    now = package_versions(LIBRARIES)
     changed = [
         f"{name} {baseline['runtime'].get(name)} → {version}" for name, version in now.items() if baseline["runtime"].get(name) != version
     ]

@@ -39,7 +39,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder of GLUE TSV files (default: $SST2_DATA_DIR, else data/raw/sst2)")
-    parser.add_argument("--source", choices=["auto", "tsv", "hub"], default="auto", help="where SST-2 comes from (default auto)")
+    from .data import DATA_SOURCES
+
+    parser.add_argument("--source", choices=DATA_SOURCES, default="auto", help="where SST-2 comes from (default auto)")
 
 
 def cmd_evaluate(args) -> int:
@@ -64,14 +66,16 @@ def cmd_evaluate(args) -> int:
 
 def cmd_build_standin(args) -> int:
     from .data import load_sst2
+    from .paths import project_root
     from .standin import FinetuneConfig, build_standin
 
     config = FinetuneConfig(train_examples=args.train_examples, epochs=args.epochs, learning_rate=args.learning_rate, threads=args.threads)
     data, files = load_sst2("tsv" if args.source == "auto" else args.source, args.data_dir, splits=("train", "validation"))
-    record = build_standin(args.output, data, files, config, progress=not args.quiet)
+    output = args.output or project_root() / "models" / "standin" / "fp32"
+    record = build_standin(output, data, files, config, progress=not args.quiet)
     accuracy = record["validation"]
     print(
-        f"stand-in in {args.output}: validation {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %, "
+        f"stand-in in {output}: validation {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %, "
         f"fine-tune {record['training']['steps']} steps in {record['training']['seconds'] / 60:.1f} min"
     )
     return 0
@@ -195,6 +199,8 @@ def cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .standin import FinetuneConfig
+
     parser = argparse.ArgumentParser(prog="sst2bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -210,11 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     standin = commands.add_parser("build-standin", help="build the offline stand-in model (convert + fine-tune)")
-    standin.add_argument("--output", default="models/standin/fp32", help="where the model goes (default models/standin/fp32)")
-    standin.add_argument("--train-examples", type=int, default=0, help="fine-tune on N train examples (0 = all)")
-    standin.add_argument("--epochs", type=float, default=2.0)
-    standin.add_argument("--learning-rate", type=float, default=1e-4)
-    standin.add_argument("--threads", type=int, default=2)
+    finetune = FinetuneConfig()  # the defaults are the stand-in run's schedule
+    standin.add_argument("--output", help="where the model goes (default models/standin/fp32 below the project root)")
+    standin.add_argument("--train-examples", type=int, default=finetune.train_examples, help="fine-tune on N train examples (0 = all)")
+    standin.add_argument("--epochs", type=float, default=finetune.epochs, help=f"(default {finetune.epochs:g})")
+    standin.add_argument("--learning-rate", type=float, default=finetune.learning_rate, help=f"(default {finetune.learning_rate:g})")
+    standin.add_argument("--threads", type=int, default=finetune.threads, help=f"(default {finetune.threads})")
     standin.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_data_options(standin)
     standin.set_defaults(func=cmd_build_standin)
@@ -247,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     cloudflare = commands.add_parser("cloudflare", help="classify the eval split with Cloudflare Workers AI (cached replies)")
     _add_run_options(cloudflare)
     cloudflare.add_argument("--refresh", action="store_true", help="ask again even for cached sentences")
-    cloudflare.add_argument("--quick", action="store_true", help="only the first 20 sentences")
+    cloudflare.add_argument("--quick", action="store_true", help="only the run's quick.endpoint_examples sentences")
     cloudflare.set_defaults(func=cmd_cloudflare)
 
     serve = commands.add_parser("serve", help="serve a local model with the Cloudflare Workers AI API")

@@ -10,11 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data import DATA_SOURCES
 from .errors import UserError
 from .paths import project_root
 from .quantization import PRESETS, Recipe, preset
 from .standin import FinetuneConfig
-from .systems import InferenceConfig
+from .systems import PADDINGS, InferenceConfig
 
 MODEL_KINDS = ("standin", "hub", "local")
 
@@ -57,7 +58,7 @@ class DataConfig:
     eval_limit: int = 0
 
     def __post_init__(self):
-        if self.source not in ("auto", "tsv", "hub"):
+        if self.source not in DATA_SOURCES:
             raise UserError(f"data.source must be auto, tsv or hub, not {self.source!r}")
         if self.eval_split not in ("validation", "train"):
             raise UserError("data.eval_split must be validation or train (test has no labels)")
@@ -87,7 +88,7 @@ class QuantizeConfig:
 @dataclass
 class LatencyConfig:
     batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32])
-    paddings: list[str] = field(default_factory=lambda: ["dynamic", "max_length"])
+    paddings: list[str] = field(default_factory=lambda: list(PADDINGS))
     threads: list[int] = field(default_factory=lambda: [1, 2])
     max_length: int = 128
     # Sentences drawn (seeded) from the eval split; identical for every system.
@@ -101,7 +102,7 @@ class LatencyConfig:
     def __post_init__(self):
         if not self.batch_sizes or min(self.batch_sizes) < 1 or not self.threads or min(self.threads) < 1:
             raise UserError("latency.batch_sizes and latency.threads must be lists of positive numbers")
-        bad = [p for p in self.paddings if p not in ("dynamic", "max_length")]
+        bad = [p for p in self.paddings if p not in PADDINGS]
         if bad or not self.paddings:
             raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
         if self.samples < max(self.batch_sizes) or self.iterations < 1 or self.warmup < 0 or self.duration_s <= 0:

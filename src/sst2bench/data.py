@@ -17,6 +17,8 @@ from .errors import MissingPrerequisite, UserError
 from .paths import project_root
 
 SPLITS = ("train", "validation", "test")
+# Where SST-2 comes from: a folder of GLUE TSV files, the Hub, or the folder when there is one.
+DATA_SOURCES = ("auto", "tsv", "hub")
 # Rows and labels as GLUE ships SST-2 (see shared/data/sst2/SOURCE.md).
 EXPECTED_ROWS = {"train": 67_349, "validation": 872, "test": 1_821}
 HEADERS = {"train": ["sentence", "label"], "validation": ["sentence", "label"], "test": ["index", "sentence"]}
@@ -166,7 +168,7 @@ def load_sst2(
     ``auto`` reads the folder named by ``data_dir`` or ``SST2_DATA_DIR`` (an error if it is not
     there), else ``data/raw/sst2`` when it exists, else the Hub at ``revision`` (a commit, or main).
     """
-    if source not in ("auto", "tsv", "hub"):
+    if source not in DATA_SOURCES:
         raise UserError(f"unknown data source {source!r}; choose auto, tsv or hub")
     named = data_dir or os.environ.get("SST2_DATA_DIR")
     folder = Path(named) if named else project_root() / DEFAULT_DATA_DIR

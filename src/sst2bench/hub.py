@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import MissingPrerequisite, UserError
 
 HUB_URL = "https://huggingface.co"
+# Written beside a downloaded snapshot: which repository and revision it is.
+PINNED = ".pinned-revision"
 
 
 @lru_cache(maxsize=1)
@@ -74,9 +77,19 @@ def fetch_snapshot(hub_id: str, revision: str, out_dir: Path, allow_patterns=Non
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError
 
+    if is_pinned(out_dir, hub_id, revision):
+        return out_dir
     require_hub(f"model {hub_id}@{revision}")
+    shutil.rmtree(out_dir, ignore_errors=True)  # another revision's files must not linger
     try:
         snapshot_download(hub_id, revision=revision, local_dir=out_dir, allow_patterns=allow_patterns, endpoint=endpoint())
     except HfHubHTTPError as error:  # so are RevisionNotFoundError, RepositoryNotFoundError, LocalEntryNotFoundError
         raise download_error("model", hub_id, revision, error, field) from error
+    (Path(out_dir) / PINNED).write_text(f"{hub_id}@{revision}")
     return out_dir
+
+
+def is_pinned(out_dir: Path, hub_id: str, revision: str) -> bool:
+    """Whether ``out_dir`` holds this very repository and revision (a changed pin downloads anew)."""
+    marker = Path(out_dir) / PINNED
+    return marker.is_file() and marker.read_text() == f"{hub_id}@{revision}"

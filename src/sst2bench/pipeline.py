@@ -7,7 +7,6 @@ params sections it reads, or the JSON of the stages before it. Executed notebook
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
@@ -15,14 +14,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import digest
 from .config import RunConfig, load_run
 from .errors import UserError
 from .paths import anchor_user_paths, project_root
+from .results import UNFINISHED
 
 KERNEL = "sst2bench"
 DEFAULT_RUNS = ("distilbert", "standin")
-# A stage that stopped part-way (401, Cloudflare's 3036 daily limit) is run again next time.
-UNFINISHED = ("failed", "partial")
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ STAGES = (
     Stage("model", "10-model", ("model", "data", "inference"), ()),
     Stage("quantize", "20-quantize", ("quantize", "data"), ("model",)),
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data"), ("model", "quantize")),
-    Stage("latency", "40-latency", ("latency", "quick"), ("model", "quantize")),
+    Stage("latency", "40-latency", ("latency", "quick", "reference"), ("model", "quantize")),
     Stage("cloudflare", "50-cloudflare", ("cloudflare", "data", "quick"), ("model", "accuracy")),
     Stage("report", "90-report", ("check",), ("model", "quantize", "accuracy", "latency", "cloudflare")),
 )
@@ -49,10 +48,6 @@ def repo_root(start: Path | None = None) -> Path:
     if not (root / "notebooks").is_dir():
         raise UserError(f"not inside an sst2bench checkout (no params/ and notebooks/ at or above {(start or Path.cwd()).resolve()})")
     return root
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def notebook_code(path: Path) -> str:
@@ -93,7 +88,7 @@ def result_content(path: Path) -> str | None:
     """What a later stage reads from an earlier result, as a hash."""
     if not path.is_file():
         return None
-    return _sha(json.dumps(_without_circumstances(json.loads(path.read_text())), sort_keys=True).encode())
+    return digest(json.dumps(_without_circumstances(json.loads(path.read_text())), sort_keys=True).encode())
 
 
 def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
@@ -106,7 +101,7 @@ def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
         found["data_folder"] = (default_data_dir() / "validation.tsv").is_file()
         if cfg.model.kind == "hub":
             found["hub"] = hub_reachable()
-    if stage.name == "accuracy" and cfg.reference is not None:
+    if stage.name in ("accuracy", "latency") and cfg.reference is not None:  # both measure the reference
         found["hub"] = hub_reachable()
     if stage.name == "cloudflare":
         from .cloudflare.credentials import NAMES, setting
@@ -126,7 +121,7 @@ def stage_key(stage: Stage, cfg: RunConfig, root: Path) -> str:
     params = cfg.to_dict()
     parts = {
         "prerequisites": prerequisites(stage, cfg),
-        "notebook": _sha(code.encode()),
+        "notebook": digest(code.encode()),
         "code": code_hash(*notebook_modules(code)),
         "libraries": library_versions(),
         "params": {section: params.get(section) for section in stage.params_sections},
@@ -134,7 +129,7 @@ def stage_key(stage: Stage, cfg: RunConfig, root: Path) -> str:
         "data_dir": os.environ.get("SST2_DATA_DIR", ""),
         "upstream": {name: result_content(cfg.runs_dir / f"{name}.json") for name in stage.upstream},
     }
-    return _sha(json.dumps(parts, sort_keys=True, default=str).encode())
+    return digest(json.dumps(parts, sort_keys=True, default=str).encode())
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
@@ -159,7 +154,7 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
     cache_dir.mkdir(parents=True, exist_ok=True)
     summary = {}
     for stage in STAGES:
-        key = stage_key(stage, cfg, root) + ("-quick" if quick else "")
+        key = stage_key(stage, cfg, root) + ("-quick" if quick and "quick" in stage.params_sections else "")
         key_file = cache_dir / f"{stage.name}.key"
         output_json = cfg.runs_dir / f"{stage.name}.json"
         executed = cfg.runs_dir / "notebooks" / f"{stage.notebook}.ipynb"

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MissingPrerequisite
+from ..paths import project_root
 
 NAMES = ("CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_TOKEN")
 
 
-def setting(name: str, env_file: Path | str = ".env") -> str | None:
-    """A Cloudflare setting from the environment, else from a git-ignored ``.env``; None when unset."""
+def setting(name: str, env_file: Path | str | None = None) -> str | None:
+    """A Cloudflare setting from the environment, else from the project's git-ignored ``.env``; None when unset."""
     if os.environ.get(name):
         return os.environ[name]
+    env_file = env_file or project_root() / ".env"
     if not Path(env_file).is_file():
         return None
     from dotenv import dotenv_values
@@ -28,7 +30,7 @@ class Credentials:
     api_token: str = field(repr=False)  # keeps the token out of reprs, logs and tracebacks
 
     @classmethod
-    def load(cls, env_file: Path | str = ".env") -> Credentials:
+    def load(cls, env_file: Path | str | None = None) -> Credentials:
         """The environment wins over ``.env``; a missing value raises MissingPrerequisite naming it."""
         values = {name: setting(name, env_file) for name in NAMES}
         missing = [name for name, value in values.items() if not value]

@@ -84,15 +84,9 @@ class IncStatic(Method):
     calibration_fields = ("method", "samples", "batch_size", "max_length", "seed")
 
     def quantize(self, job: QuantizeJob) -> dict:
-        import shutil
-
         if job.evaluate is None:
             raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")
-        tuning = quantize_inc(job.recipe, job.source, job.out_dir, job.work_dir, job.calibration, job.evaluate)
-        for path in job.source.parent.iterdir():
-            if path.is_file() and path.suffix != ".onnx":
-                shutil.copy2(path, job.out_dir / path.name)
-        return tuning
+        return quantize_inc(job.recipe, job.source, job.out_dir, job.work_dir, job.calibration, job.evaluate)
 
 
 class TuningFailed(UserError):

@@ -3,11 +3,13 @@ optimum's ORTQuantizer, static (QDQ or QOperator) or dynamic, used by the ort-* 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+from ..errors import UserError
 from .base import CalibrationConfig, QuantizeJob
 from .recipes import Recipe
 
@@ -22,7 +24,6 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
     QAttention op is what makes static int8 fast on CPUs. Shape inference then gives the
     quantizer every tensor's type (it refuses MatMul outputs without one).
     """
-    from onnxruntime.quantization.shape_inference import quant_pre_process
     from onnxruntime.transformers.optimizer import optimize_model
 
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -35,12 +36,26 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
         source = work_dir / "fused.onnx"
         fused.save_model_to_file(str(source))
     source, prepared = source.resolve(), (work_dir / SOURCE_FILE).resolve()
-    with contextlib.chdir(work_dir):  # on failure ORT dumps sym_shape_infer_temp.onnx into the cwd
-        quant_pre_process(str(source), str(prepared), skip_optimization=True, auto_merge=True)
+    infer_shapes(source, prepared, work_dir)
     for path in fp32_dir.iterdir():
         if path.is_file() and path.suffix != ".onnx":
             shutil.copy2(path, work_dir / path.name)
     return prepared
+
+
+def infer_shapes(source: Path, prepared: Path, work_dir: Path) -> None:
+    """ONNX Runtime's quantization pre-processing (shape inference), in a child process that works
+    in ``work_dir``: on failure ORT saves ``sym_shape_infer_temp.onnx`` into its working directory,
+    and this process's directory is the user's."""
+    code = (
+        "import sys; from onnxruntime.quantization.shape_inference import quant_pre_process; "
+        "quant_pre_process(sys.argv[1], sys.argv[2], skip_optimization=True, auto_merge=True)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(source), str(prepared)], cwd=work_dir, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(
+            f"shape inference of {source.name} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        )
 
 
 def optimum_exclusions():

@@ -24,6 +24,8 @@ def preset(name: str, **overrides) -> Recipe:
     if name not in PRESETS:
         raise UserError(f"unknown recipe {name!r}; presets: {', '.join(PRESETS)}")
     recipe = PRESETS[name]()
+    if recipe.name != name:  # params, results and baselines all use the one name
+        raise UserError(f"preset {name!r} makes a recipe named {recipe.name!r}: name the recipe after its function")
     return recipe.replace(**overrides) if overrides else recipe
 
 

@@ -71,12 +71,12 @@ def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
 
 def reference_spec(cfg: RunConfig) -> SystemSpec:
     """Intel's published int8 ONNX model (pinned revision); raises MissingPrerequisite offline."""
-    from ..hub import fetch_snapshot, hub_reachable
+    from ..hub import fetch_snapshot, hub_reachable, is_pinned
 
     if cfg.reference is None:
         raise MissingPrerequisite("this run has no published reference model")
     target = cfg.models_dir / "reference"
-    if not (target / cfg.reference.file_name).is_file():
+    if not is_pinned(target, cfg.reference.hub_id, cfg.reference.revision):
         if not hub_reachable():
             raise MissingPrerequisite(f"{cfg.reference.hub_id}@{cfg.reference.revision} needs the Hugging Face Hub, which is unreachable")
         patterns = [cfg.reference.file_name, "config.json", "tokenizer*", "vocab.txt", "special_tokens_map.json"]

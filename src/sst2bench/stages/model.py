@@ -46,8 +46,8 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
         elif cfg.model.kind == "local":
             if not (torch_dir / "config.json").is_file():
                 raise UserError(f"model.path {torch_dir} is not a transformers model folder (no config.json)")
-        elif not (torch_dir / "config.json").is_file():
-            fetch_snapshot(cfg.model.hub_id, cfg.model.revision, torch_dir)
+        else:
+            fetch_snapshot(cfg.model.hub_id, cfg.model.revision, torch_dir)  # nothing to do when this pin is here
     except MissingPrerequisite as reason:
         return skipped(out, ModelResult, str(reason), cfg)
     onnx_dir = export_cached(torch_dir, cfg.models_dir / "fp32-onnx")
