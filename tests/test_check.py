@@ -200,3 +200,20 @@ def test_changed_gold_labels_fail_instead_of_counting_as_churn(gate):
     baseline.write_text(json.dumps(values))
     (failure,) = [r for r in run_check(gate) if not r.passed and r.rule == "same labels as the baseline"]
     assert "#0" in failure.why
+
+
+def test_a_remote_endpoint_is_gated_like_any_other_system_on_the_examples_it_scored(gate):
+    from sst2bench.results import EndpointResult
+
+    write_run(gate, {"fp32-torch": ("fp32", predictions(180)), "int8": ("int8", predictions(180))})
+    assert main(["check", "--run", "gate", "--update-baseline"]) == 0
+    labels = predictions(20)[:20]  # the endpoint answered the first 20 examples, all right
+    records = [PredictionRecord(i, i % 2, label, 0.9, [0.1, 0.9]) for i, label in enumerate(labels)]
+    save_predictions(records, gate.runs_dir / "predictions" / "remote.jsonl")
+    report = accuracy_report([r.gold for r in records], [r.label for r in records])
+    remote = SystemAccuracy(**report, system="remote", family="int8", seconds=0.0, predictions="remote.jsonl", latency="network")
+    write_result(gate.runs_dir / "cloudflare.json", EndpointResult(n=20, system=remote))
+    results = {(r.rule.split()[0], r.system): r for r in run_check(gate)}
+    floor = results[("keeps", "remote")]
+    assert floor.passed and "⌈0.99 × 20 = 19.80⌉ = 20; has 20" in floor.why  # fp32's count on those 20
+    assert not results[("in", "remote")].passed and "--systems remote" in results[("in", "remote")].why

@@ -66,9 +66,9 @@ class RunResults:
         return systems
 
     def request_latency(self, system: str) -> LatencyStats | None:
-        """Per-request round-trip of a remote system (network included, retries excluded)."""
-        remote = self.endpoint
-        return remote.latency_per_request if remote.done and remote.system and remote.system.system == system else None
+        """Per-request round-trip of a system whose latency is the network's (retries excluded)."""
+        scored = self.systems.get(system)
+        return self.endpoint.latency_per_request if scored is not None and scored.latency == "network" else None
 
     def latency_at(self, batch_size: int, threads: int | None = None, padding: str = "dynamic") -> dict[str, LatencyMeasurement]:
         if not self.latency.done or not self.latency.results:

@@ -141,6 +141,8 @@ class SystemAccuracy(Schema):
     seconds: float
     predictions: str
     path: str = ""
+    # Where its latency comes from: "call" (a call in a local process) or "network" (a round-trip).
+    latency: str = "call"
     # "hit" when the predictions came from the artifact cache, "made" when the system ran now.
     cache: str = ""
     vs_fp32: Comparison | None = None

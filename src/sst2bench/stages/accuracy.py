@@ -38,7 +38,14 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
     for spec in specs:
         result, cached = score(cfg, spec, split, progress)
         shutil.copyfile(cached, predictions_dir / f"{spec.name}.jsonl")
-        systems[spec.name] = {**result, "system": spec.name, "predictions": f"{spec.name}.jsonl", "family": spec.family, "path": spec.path}
+        systems[spec.name] = {
+            **result,
+            "system": spec.name,
+            "predictions": f"{spec.name}.jsonl",
+            "family": spec.family,
+            "path": spec.path,
+            "latency": spec.latency,
+        }
     baseline = load_predictions(predictions_dir / f"{FP32_TORCH}.jsonl")
     for name, result in systems.items():
         if name != FP32_TORCH:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ..config import RunConfig
 from ..errors import MissingPrerequisite
-from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_TORCH, EndpointResult, LatencyStats, SystemAccuracy, write_result
 from .accuracy import compare_with_sentences
@@ -19,38 +18,38 @@ def stage_endpoint(cfg: RunConfig, quick: bool = False, refresh: bool = False, p
     from transformers import AutoTokenizer
 
     from ..accuracy import load_predictions
-    from ..cloudflare.cache import ReplyCache
-    from ..cloudflare.client import AuthError, ClientConfig, DailyLimitReached, RequestFailed, WorkersAIClient
-    from ..cloudflare.credentials import Credentials, setting
-    from ..cloudflare.system import NAME, CloudflareSystem, estimate_cost
+    from ..cloudflare.client import AuthError, ClientConfig, DailyLimitReached, RequestFailed
+    from ..cloudflare.credentials import setting
+    from ..cloudflare.system import NAME, estimate_cost
     from ..evaluation import score_system
+    from ..systems import SystemSpec
 
     out = cfg.runs_dir / "cloudflare.json"
     settings = cfg.cloudflare
     if not settings.enabled:
         return skipped(out, EndpointResult, "disabled in this run's params (cloudflare.enabled: false)", cfg)
+    base_url = setting("CLOUDFLARE_BASE_URL") or settings.base_url
+    options = {
+        "base_url": base_url,
+        "requests_per_minute": settings.requests_per_minute,
+        "concurrency": settings.concurrency,
+        "refresh": refresh,
+    }
+    spec = SystemSpec(NAME, "workers-ai", settings.model, "int8", latency="network", options=options)
     try:
-        credentials = Credentials.load()
         data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+        system = spec.load(cfg.inference)  # credentials from the environment or .env
     except MissingPrerequisite as reason:
         return skipped(out, EndpointResult, str(reason), cfg)
+    client, cache = system.client, system.cache
     split = eval_split(cfg, data)
     limit = cfg.quick.endpoint_examples if quick else settings.limit
     if limit:
         split = split.select(range(min(limit, len(split))))
-    base_url = setting("CLOUDFLARE_BASE_URL") or settings.base_url
-    cache = ReplyCache(project_root() / "data" / "interim" / "cloudflare-replies.sqlite", base_url, settings.model)
     texts = list(split["sentence"])
     to_send = texts if refresh else [t for t in texts if cache.get(t) is None]
     tokenizer = AutoTokenizer.from_pretrained(cfg.fp32_dir) if (cfg.fp32_dir / "config.json").is_file() else None
     estimate = estimate_cost(to_send, tokenizer) if tokenizer else None
-    client = WorkersAIClient(
-        credentials,
-        ClientConfig(
-            base_url=base_url, model=settings.model, requests_per_minute=settings.requests_per_minute, concurrency=settings.concurrency
-        ),
-    )
-    system = CloudflareSystem(client, cache, refresh=refresh)
     predictions_path = cfg.runs_dir / "predictions" / f"{NAME}.jsonl"
     endpoint = "Cloudflare" if base_url == ClientConfig().base_url else f"a Workers-AI-compatible server at {base_url}"
     try:
@@ -81,7 +80,7 @@ def stage_endpoint(cfg: RunConfig, quick: bool = False, refresh: bool = False, p
             endpoint=endpoint,
             model=settings.model,
             n=len(texts),
-            system=SystemAccuracy(**result, family="int8"),
+            system=SystemAccuracy(**result, family=spec.family, latency=spec.latency),
             latency_per_request=LatencyStats.from_ns([int(r.latency_ms * 1e6) for r in replies], 1),
             retries=sum(r.retries for r in replies),
             collected_from=min(r.collected_at for r in replies),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -117,6 +117,8 @@ class SystemSpec:
     path: str
     family: str
     latency: str = "call"
+    # Backend settings that are not secrets (a remote endpoint's URL and rate); JSON-able.
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family not in FAMILIES or self.latency not in LATENCY_KINDS:
