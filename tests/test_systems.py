@@ -62,3 +62,28 @@ def test_reversed_labels_are_refused(tmp_path):
     folder = build_tiny_distilbert(tmp_path / "reversed", id2label={0: "POSITIVE", 1: "NEGATIVE"})
     with pytest.raises(UserError, match="does not map 0 to negative"):
         load_system(str(folder))
+
+
+def test_a_new_runtime_is_one_module_found_without_being_listed(tmp_path, monkeypatch, tiny_model_dir):
+    """A backend module dropped beside the others is discovered when a spec names it."""
+    import sys
+
+    import sst2bench.systems as systems_package
+    from sst2bench.systems import SystemSpec, base
+
+    (tmp_path / "toy_runtime.py").write_text(
+        "from sst2bench.systems.base import register_backend\n"
+        "from sst2bench.systems.torch import TorchSystem\n\n\n"
+        "@register_backend('toy')\n"
+        "class ToySystem(TorchSystem):\n"
+        "    @classmethod\n"
+        "    def from_spec(cls, spec, inference):\n"
+        "        return cls.from_pretrained(spec.path, inference, name=spec.name)\n"
+    )
+    monkeypatch.setattr(systems_package, "__path__", [*systems_package.__path__, str(tmp_path)])
+    monkeypatch.setattr(base, "BACKENDS", dict(base.BACKENDS))
+    monkeypatch.delitem(sys.modules, "sst2bench.systems.toy_runtime", raising=False)
+    system = SystemSpec("toy", "toy", str(tiny_model_dir), "fp32").load(InferenceConfig())
+    assert type(system).__name__ == "ToySystem" and len(system.predict(TEXTS[:3])) == 3
+    with pytest.raises(UserError, match="no system backend 'nope'"):
+        SystemSpec("x", "nope", ".", "fp32").load(InferenceConfig())
