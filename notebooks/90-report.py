@@ -27,6 +27,7 @@ quick: bool = False  # unused: the report only reads JSON
 from IPython.display import Markdown, display
 
 from sst2bench.config import load_run
+from sst2bench.paths import project_root
 from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
@@ -58,9 +59,11 @@ headline_table(res)
 
 # %% [markdown]
 # ## Intel's published numbers beside this reproduction
+# Read from `params/published/intel-distilbert-sst2-int8.yaml`, which cites the model card's URL,
+# revision and the date it was read; sizes in MB (10^6 bytes) as Intel prints them.
 
 # %%
-published_comparison(res)
+published_comparison(res, project_root() / "params" / "published" / "intel-distilbert-sst2-int8.yaml")
 
 # %% [markdown]
 # ## Accuracy

@@ -27,7 +27,7 @@ cloudflare: {{enabled: false}}
 @pytest.fixture
 def project(tmp_path, monkeypatch, signal_model, sst2_dir):
     """A project with one run, and a copy of the package's source that the cache reads code from."""
-    (tmp_path / "params").mkdir()
+    shutil.copytree(REPO / "params" / "published", tmp_path / "params" / "published")
     (tmp_path / "params" / "cached.yaml").write_text(RUN.format(model=signal_model.torch_dir))
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
     package = tmp_path / "source" / "sst2bench"

@@ -211,7 +211,7 @@ def hub_run(local_hub, tmp_path_factory):
     server, pinned, root = local_hub
     workspace = tmp_path_factory.mktemp("workspace")
     shutil.copytree(REPO / "notebooks", workspace / "notebooks")
-    (workspace / "params").mkdir()
+    shutil.copytree(REPO / "params" / "published", workspace / "params" / "published")
     write_run(workspace, "distilbert", pinned)
     with pytest.MonkeyPatch.context() as patch:
         use_local_hub(patch, server, root)

@@ -29,7 +29,7 @@ def chromium():
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, tiny_model_dir, sst2_dir, offline_hub):
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    (tmp_path / "params").mkdir()
+    shutil.copytree(REPO / "params" / "published", tmp_path / "params" / "published")
     (tmp_path / "params" / "tiny.yaml").write_text(TINY_RUN.format(model=tiny_model_dir, iterations=3))
     (tmp_path / "params" / "hub.yaml").write_text(HUB_RUN)
     # The user types a relative SST2_DATA_DIR in a folder of the checkout other than its root,

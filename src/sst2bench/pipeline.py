@@ -30,6 +30,8 @@ class Stage:
     notebook: str
     params_sections: tuple[str, ...]
     upstream: tuple[str, ...]
+    # Project files the stage reads besides params and results (their content is in its key).
+    files: tuple[str, ...] = ()
 
 
 STAGES = (
@@ -38,7 +40,13 @@ STAGES = (
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data"), ("model", "quantize")),
     Stage("latency", "40-latency", ("latency", "quick", "reference"), ("model", "quantize")),
     Stage("cloudflare", "50-cloudflare", ("cloudflare", "data", "quick"), ("model", "accuracy")),
-    Stage("report", "90-report", ("check",), ("model", "quantize", "accuracy", "latency", "cloudflare")),
+    Stage(
+        "report",
+        "90-report",
+        ("check",),
+        ("model", "quantize", "accuracy", "latency", "cloudflare"),
+        ("params/published/intel-distilbert-sst2-int8.yaml",),
+    ),
 )
 
 
@@ -128,6 +136,7 @@ def stage_key(stage: Stage, cfg: RunConfig, root: Path) -> str:
         "run": cfg.run,
         "data_dir": os.environ.get("SST2_DATA_DIR", ""),
         "upstream": {name: result_content(cfg.runs_dir / f"{name}.json") for name in stage.upstream},
+        "files": {name: digest((root / name).read_bytes()) for name in stage.files},
     }
     return digest(json.dumps(parts, sort_keys=True, default=str).encode())
 

@@ -21,12 +21,6 @@ from .results import (
     read_result,
 )
 
-# Intel's model card and INC example (distilbert-base-uncased-finetuned-sst-2-english, SST-2 validation).
-INTEL_PUBLISHED = [
-    {"system": "fp32 (PyTorch)", "correct": 794, "n": 872, "accuracy_pct": 91.06, "size_mb": 255},
-    {"system": "INC int8 (PyTorch)", "correct": 788, "n": 872, "accuracy_pct": 90.37, "size_mb": 65},
-    {"system": "INC int8 (ONNX, QOperator)", "correct": 791, "n": 872, "accuracy_pct": 90.71, "size_mb": None},
-]
 # The attribute RunResults keeps each stage's result under.
 STAGE_ATTRIBUTES = {"model": "model", "quantize": "quantize", "accuracy": "accuracy", "latency": "latency", "cloudflare": "endpoint"}
 
@@ -116,27 +110,38 @@ def headline_table(res: RunResults):
     return pd.DataFrame(rows).set_index("system").fillna("—") if rows else pd.DataFrame()
 
 
-def published_comparison(res: RunResults):
-    """Intel's published numbers beside this run's fp32 and best static int8."""
+def published_comparison(res: RunResults, published_file: Path):
+    """Intel's published numbers (read from a cited data file, units as published) beside this
+    run's fp32 and most accurate int8, in the same units. Published counts are derived."""
     import pandas as pd
+    import yaml
 
-    rows = [{"source": "Intel (published)", **row} for row in INTEL_PUBLISHED]
-    systems = res.systems
-    int8 = {n: r for n, r in systems.items() if r.family == "int8"}
-    picks = [(FP32_TORCH, systems.get(FP32_TORCH))]
-    if int8:
-        best = max(int8, key=lambda n: int8[n].correct)
-        picks.append((best, int8[best]))
+    published = yaml.safe_load(Path(published_file).read_text())
+    n = published["evaluated_on"]["examples"]
+    rows = [
+        {
+            "source": f"Intel, model card @ {published['source']['revision'][:7]}",
+            "system": row["system"],
+            "metric": row["metric"],
+            "value": f"{row['value']:.4f}",
+            "correct/n": f"{round(row['value'] * n)}/{n} (derived)" if row["metric"] == "eval-accuracy" else "not published",
+            "size MB": row["size_mb"],
+        }
+        for row in published["rows"]
+    ]
+    int8 = {name: r for name, r in res.systems.items() if r.family == "int8"}
+    picks = [(FP32_TORCH, res.systems.get(FP32_TORCH))] + ([max(int8.items(), key=lambda item: item[1].correct)] if int8 else [])
     for name, r in picks:
-        if r:
+        if r is not None:
+            size = res.size_mib(name)
             rows.append(
                 {
                     "source": f"this run ({res.run})",
                     "system": name,
-                    "correct": r.correct,
-                    "n": r.n,
-                    "accuracy_pct": round(100 * r.accuracy, 2),
-                    "size_mb": res.size_mib(name),
+                    "metric": "accuracy",
+                    "value": f"{r.accuracy:.4f}",
+                    "correct/n": f"{r.correct}/{r.n}",
+                    "size MB": round(size * 2**20 / 1e6) if size else "—",
                 }
             )
     return pd.DataFrame(rows)
