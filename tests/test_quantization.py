@@ -163,6 +163,8 @@ def test_each_method_config_holds_only_what_its_method_reads():
         ("inc-static", {"criterion": "percent"}, "criterion must be one of"),
         ("inc-static", {"smooth_quant_alpha": 2.0}, "smooth_quant_alpha must be in"),
         ("inc-static", {"max_trials": 0}, "max_trials must be at least 1"),
+        ("inc-static", {"activation_type": "int8"}, "INC's ONNX Runtime adaptor quantizes activations as uint8 only"),
+        ("inc-static", {"strategy": "mse"}, "strategy must be one of"),
     ],
 )
 def test_invalid_combinations_are_refused_naming_the_recipe(name, change, message):
@@ -532,20 +534,180 @@ def borderline_split(signal_model, size: int = 100):
     return datasets.Dataset.from_dict({"sentence": [s for s, _ in ranked], "label": [p.label for _, p in ranked]})
 
 
-def test_inc_max_trials_bounds_the_trials_when_the_first_one_fails(signal_model, tmp_path):
-    strict = borderline_split(signal_model)
-    trials = {}
-    for max_trials in (1, 3):
-        recipe = preset("inc-static", criterion="absolute", tolerable_loss=0.0, max_trials=max_trials, **FAST)
-        try:
-            record = quantize(recipe, signal_model.onnx_dir, tmp_path / f"inc-{max_trials}", signal_model.train, strict)
-            trials[max_trials] = record["tuning"]["trials"]
-        except TuningFailed as failure:
-            trials[max_trials] = failure.trials
+def confidently_wrong(signal_model, size: int = 300):
+    """Word salads the fp32 model is surest about, labelled against its predictions: fp32 (and any
+    int8 model close to it) gets all of them wrong, which pulls the baseline accuracy far below 1."""
+    import datasets
+
+    from sst2bench.systems import InferenceConfig, OrtSystem
+
+    rng = random.Random(2)
+    salads = list(dict.fromkeys(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) for _ in range(1000)))
+    predicted = OrtSystem(signal_model.onnx_dir, InferenceConfig(batch_size=256)).predict(salads)
+    ranked = sorted(zip(salads, predicted), key=lambda pair: -pair[1].score)[:size]
+    return datasets.Dataset.from_dict({"sentence": [s for s, _ in ranked], "label": [1 - p.label for _, p in ranked]})
+
+
+@pytest.fixture(scope="module")
+def inc_tuned(signal_model, tmp_path_factory):
+    """``tune(recipe, split) -> (record or None, trials)`` for INC on a split that makes its criterion act.
+
+    ``"borderline"``: fp32 scores 100 % (``borderline_split``), so a zero-loss criterion fails the
+    first int8 trial. ``"mixed"``: those 100 plus 300 ``confidently_wrong`` ones, fp32 25 %: a
+    loss of k sentences is k/400 absolute but k/100 relative. Each distinct (recipe, split) runs once.
+    """
+    import datasets
+
+    root, made = tmp_path_factory.mktemp("inc-tuned"), {}
+    borderline = borderline_split(signal_model)
+    wrong = confidently_wrong(signal_model).cast(borderline.features)
+    splits = {"borderline": borderline, "mixed": datasets.concatenate_datasets([borderline, wrong])}
+
+    def tune(recipe: Recipe, split: str):
+        key = (json.dumps(recipe.to_dict(), sort_keys=True), split)
+        if key not in made:
+            out = root / f"{len(made):02d}-{recipe.name}"
+            try:
+                record = quantize(recipe, signal_model.onnx_dir, out, signal_model.train, splits[split])
+                made[key] = (record, record["tuning"]["trials"])
+            except TuningFailed as failure:
+                made[key] = (None, failure.trials)
+        return made[key]
+
+    return tune
+
+
+def strict_inc(**changes) -> Recipe:
+    """inc-static that accepts no loss at all (absolute 0): on the borderline split the first int8 trial fails."""
+    return preset("inc-static", **{"criterion": "absolute", "tolerable_loss": 0.0, "max_trials": 3, "strategy": "basic", **FAST, **changes})
+
+
+def test_inc_max_trials_bounds_the_trials_when_the_first_one_fails(inc_tuned):
+    trials = {max_trials: inc_tuned(strict_inc(max_trials=max_trials), "borderline")[1] for max_trials in (1, 3)}
     # Trial 0 is INC's fp32 baseline; the first int8 trial loses on the borderline split.
     assert trials[1][0]["accuracy"] == 1.0 and trials[1][1]["accuracy"] < 1.0
     assert len(trials[1]) == 2  # baseline + the one trial allowed
     assert 2 < len(trials[3]) <= 4, trials[3]
+
+
+def test_inc_tolerable_loss_accepts_the_first_trial_or_makes_it_fall_back(inc_tuned):
+    strict, strict_trials = inc_tuned(strict_inc(), "borderline")
+    loose, loose_trials = inc_tuned(strict_inc(tolerable_loss=0.1), "borderline")
+    lost = 1.0 - loose_trials[1]["accuracy"]
+    assert 0 < lost <= 0.1, loose_trials  # the same first int8 trial: within 0.1, not within 0
+    assert len(loose_trials) == 2 and loose["ops"]["MatMul"]["fp32"] == 4  # accepted as is (4 = the activation-only MatMuls)
+    assert strict is None and len(strict_trials) == 4, strict_trials  # kept falling back until max_trials
+
+
+def test_inc_criterion_relative_divides_the_loss_by_the_baseline(inc_tuned):
+    """On the mixed split (fp32 25 %) the first int8 trial loses k/400: within 3 % absolute, but
+    k/100 relative is beyond it, so relative must fall ops back to fp32."""
+    absolute, absolute_trials = inc_tuned(strict_inc(tolerable_loss=0.03, max_trials=2), "mixed")
+    relative, relative_trials = inc_tuned(strict_inc(criterion="relative", tolerable_loss=0.03, max_trials=2), "mixed")
+    baseline, first = absolute_trials[0]["accuracy"], absolute_trials[1]["accuracy"]
+    assert baseline == 0.25 and relative_trials[:2] and relative_trials[1]["accuracy"] == first
+    assert baseline - first <= 0.03 < (baseline - first) / baseline, absolute_trials
+    assert len(absolute_trials) == 2 and absolute["ops"]["MatMul"]["int8"] == 12
+    assert len(relative_trials) > 2, relative_trials
+    assert relative is None or relative["ops"]["MatMul"]["int8"] < 12
+
+
+def test_inc_strategy_changes_how_tuning_proceeds(inc_tuned):
+    """basic falls single ops back after the all-int8 trial fails; exhaustive only searches the
+    quantization settings, which here leave one configuration, so it stops after it."""
+    _, basic = inc_tuned(strict_inc(), "borderline")
+    _, exhaustive = inc_tuned(strict_inc(strategy="exhaustive"), "borderline")
+    assert basic[1]["accuracy"] == exhaustive[1]["accuracy"] < 1.0  # both start from everything int8
+    assert len(exhaustive) == 2 and len(basic) == 4, (basic, exhaustive)
+    assert max(t["accuracy"] for t in basic[2:]) > basic[1]["accuracy"]  # falling ops back won accuracy
+
+
+# The inc-static recipe the option tests change one field of: same as test_int8_stays_within...'s.
+INC = preset("inc-static", **FAST)
+
+
+def weight_and_activation_qparams(model_dir) -> tuple[dict, dict]:
+    path = model_dir / "model.onnx"
+    roles, values = qparam_roles(path), qparams(path)
+    return (
+        {n: a for n, a in values.items() if roles.get(n) == "weight"},
+        {n: a for n, a in values.items() if roles.get(n) == "activation"},
+    )
+
+
+def differing(a: dict, b: dict) -> set:
+    return {n for n in a.keys() | b.keys() if n not in a or n not in b or a[n].shape != b[n].shape or not np.array_equal(a[n], b[n])}
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("calibration_samples", 16),
+        ("calibration_seed", 7),
+        ("calibration", "percentile"),
+    ],
+)
+def test_inc_calibration_options_move_the_activation_ranges_only(field, value, quantized):
+    assert getattr(INC, field) != value
+    weights_a, activations_a = weight_and_activation_qparams(quantized(INC)[0])
+    weights_b, activations_b = weight_and_activation_qparams(quantized(INC.replace(**{field: value}))[0])
+    assert activations_a.keys() == activations_b.keys() and differing(activations_a, activations_b), f"{field}={value!r}"
+    assert not differing(weights_a, weights_b)  # calibration does not touch the weights
+
+
+def test_inc_entropy_acts_only_when_calibration_batches_differ_in_shape(quantized):
+    """INC builds its KL calibrator with 128 bins searched for 128 levels (KLCalibrator() in
+    ox_utils/calibration.py): one candidate threshold, the full range, i.e. minmax's. Only when
+    batches differ in shape (here 20 sentences at batch 8) does the histogram grow past 128 bins
+    batch by batch and KL choose narrower ranges."""
+    even = INC.replace(calibration="entropy")
+    assert qparams_digest(quantized(even)[0] / "model.onnx") == qparams_digest(quantized(INC)[0] / "model.onnx")
+    _, minmax = weight_and_activation_qparams(quantized(INC.replace(calibration_samples=20))[0])
+    _, entropy = weight_and_activation_qparams(quantized(even.replace(calibration_samples=20))[0])
+    assert minmax.keys() == entropy.keys() and differing(minmax, entropy)
+
+
+def int8_weights(model_dir) -> dict:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model_dir / "model.onnx")).graph
+    return {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.name.endswith("_quantized")}
+
+
+def test_inc_per_channel_gives_one_weight_scale_per_output_column(quantized):
+    per_channel, _ = weight_and_activation_qparams(quantized(INC)[0])
+    per_tensor, _ = weight_and_activation_qparams(quantized(INC.replace(per_channel=False))[0])
+    scales = [n for n in per_channel if "scale" in n]
+    assert len(scales) == 12 and per_channel.keys() == per_tensor.keys()
+    assert all(per_channel[n].size > 1 for n in scales) and all(per_tensor[n].size == 1 for n in scales)
+
+
+def test_inc_reduce_range_quantizes_weights_to_7_bits(quantized):
+    full, seven = int8_weights(quantized(INC)[0]), int8_weights(quantized(INC.replace(reduce_range=True))[0])
+    assert len(full) == len(seven) == 12 and full.keys() == seven.keys()
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in full.values()) == 127
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in seven.values()) <= 64
+
+
+def test_inc_quant_format_changes_the_kernels_not_the_parameters(quantized):
+    qop, a = quantized(INC)
+    qdq, b = quantized(INC.replace(quant_format="QDQ"))
+    assert op_types(qop)["QLinearMatMul"] == 12 and "QLinearMatMul" not in op_types(qdq)
+    assert op_types(qdq)["DequantizeLinear"] > op_types(qop)["DequantizeLinear"]
+    assert a["ops"] == b["ops"] and a["qparams_digest"] == b["qparams_digest"]  # same int8 model, other kernels
+
+
+def test_inc_smooth_quant_alpha_rescales_the_weights_behind_new_muls(quantized):
+    plain, _ = quantized(INC)
+    weights = weight_and_activation_qparams(plain)[0]
+    for alpha in (0.5, 0.75):
+        smoothed, record = quantized(INC.replace(smooth_quant_alpha=alpha))
+        assert op_types(smoothed)["Mul"] > op_types(plain)["Mul"]  # the per-channel activation scales SmoothQuant inserts
+        assert record["ops"]["MatMul"]["int8"] == 12
+        assert differing(weights, weight_and_activation_qparams(smoothed)[0])
+    half, three_quarters = (int8_weights(quantized(INC.replace(smooth_quant_alpha=a))[0]) for a in (0.5, 0.75))
+    assert half.keys() == three_quarters.keys() and differing(half, three_quarters)  # alpha itself acts, not only on/off
 
 
 def test_a_sweep_flags_recipes_whose_options_did_nothing(signal_model, sst2_dir, tmp_path, monkeypatch, capsys):

@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .base import FORMATS, INT8_TYPES, Method, MethodConfig, QuantizeJob, register_method
+from .base import FORMATS, Method, MethodConfig, QuantizeJob, register_method
 from .recipes import Recipe
 
 CRITERIA = ("relative", "absolute")
 # INC's tuning strategies: basic falls back op types then single ops; mse_v2 falls back the ops
 # whose int8 output differs most from fp32 first.
-STRATEGIES = ("basic", "mse", "mse_v2", "bayesian", "exhaustive", "random", "conservative")
+# INC's tuning strategies. "auto" is INC's default and Intel's recipe (conservative, then basic);
+# "mse" is left out: on this model it fails inside INC (no quantized embedding Slice to compare).
+STRATEGIES = ("auto", "basic", "mse_v2", "bayesian", "exhaustive", "random", "conservative")
 # Op types INC's ONNX adaptor can quantize; those outside the recipe's operators stay fp32.
 INC_QUANTIZABLE = (
     "MatMul",
@@ -59,14 +61,16 @@ class IncStaticConfig(MethodConfig):
     criterion: str = "relative"
     tolerable_loss: float = 0.01
     max_trials: int = 20
-    strategy: str = "basic"
+    strategy: str = "auto"
     # SmoothQuant: moves activation outliers into the weights before quantizing; 0 = off.
     smooth_quant_alpha: float = 0.0
 
     def checks(self):
         return super().checks() + [
             (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
-            (self.activation_type in INT8_TYPES, f"activation_type must be one of {INT8_TYPES}"),
+            # INC's ONNX Runtime adaptor lists uint8 activations only (adaptor/onnxrt.yaml) and
+            # ignores another dtype asked for, so int8 would be a recipe that lies.
+            (self.activation_type == "uint8", "INC's ONNX Runtime adaptor quantizes activations as uint8 only (activation_type='uint8')"),
             (self.criterion in CRITERIA, f"criterion must be one of {CRITERIA}"),
             (0 <= self.tolerable_loss < 1, "tolerable_loss must be in [0, 1)"),
             (self.max_trials >= 1, "max_trials must be at least 1"),
@@ -121,16 +125,11 @@ def inc_config(recipe: Recipe):
     fp32 = {"weight": {"dtype": ["fp32"]}, "activation": {"dtype": ["fp32"]}}
     op_types = {op: fp32 for op in INC_QUANTIZABLE if op not in config.operators}
     granularity = "per_channel" if config.per_channel else "per_tensor"
-    activation_dtype = "uint8" if config.activation_type == "uint8" else "int8"
     algorithm = {"minmax": "minmax", "entropy": "kl", "percentile": "percentile"}[calibration.method]
     for op in config.operators:
         op_types[op] = {
             "weight": {"dtype": ["int8"], "scheme": ["sym"], "granularity": [granularity], "algorithm": ["minmax"]},
-            "activation": {
-                "dtype": [activation_dtype],
-                "scheme": ["asym" if activation_dtype == "uint8" else "sym"],
-                "algorithm": [algorithm],
-            },
+            "activation": {"dtype": [config.activation_type], "scheme": ["asym"], "algorithm": [algorithm]},
         }
     # Keep the classifier head (two Gemms) in fp32: INC would turn them into MatMuls and
     # quantize the logits themselves.
@@ -147,7 +146,13 @@ def inc_config(recipe: Recipe):
         reduce_range=config.reduce_range,
         recipes=recipes,
         accuracy_criterion=AccuracyCriterion(criterion=config.criterion, tolerable_loss=config.tolerable_loss),
-        tuning_criterion=TuningCriterion(strategy=config.strategy, max_trials=config.max_trials, timeout=0),
+        # INC runs a named strategy only at quant_level 1; quant_level "auto" (its default) runs
+        # conservative then basic whatever the strategy says, and "conservative" alone is level 0,
+        # not a strategy name TuningCriterion accepts.
+        quant_level={"auto": "auto", "conservative": 0}.get(config.strategy, 1),
+        tuning_criterion=TuningCriterion(
+            strategy="basic" if config.strategy in ("auto", "conservative") else config.strategy, max_trials=config.max_trials, timeout=0
+        ),
     )
 
 
