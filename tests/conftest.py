@@ -32,24 +32,32 @@ def write_vocab(folder: Path) -> Path:
     return path
 
 
-def build_tiny_distilbert(folder: Path, seed: int = 0, id2label=None) -> Path:
-    """A random 2-layer DistilBERT classifier with a WordPiece tokenizer, saved like a Hub model."""
-    import torch
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+def tiny_config_and_tokenizer(folder: Path, dim: int, n_heads: int, id2label=None):
+    """A 2-layer DistilBERT config over the tiny WordPiece vocabulary (written to ``folder``)."""
+    from transformers import DistilBertConfig, DistilBertTokenizerFast
 
     vocab = write_vocab(folder)
     tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_input_names=["input_ids", "attention_mask"])
     id2label = id2label or {0: "NEGATIVE", 1: "POSITIVE"}
     config = DistilBertConfig(
         vocab_size=tokenizer.vocab_size,
-        dim=32,
-        hidden_dim=64,
+        dim=dim,
+        hidden_dim=2 * dim,
         n_layers=2,
-        n_heads=2,
+        n_heads=n_heads,
         max_position_embeddings=128,
         id2label=id2label,
         label2id={v: k for k, v in id2label.items()},
     )
+    return config, tokenizer
+
+
+def build_tiny_distilbert(folder: Path, seed: int = 0, id2label=None) -> Path:
+    """A random 2-layer DistilBERT classifier with a WordPiece tokenizer, saved like a Hub model."""
+    import torch
+    from transformers import DistilBertForSequenceClassification
+
+    config, tokenizer = tiny_config_and_tokenizer(folder, dim=32, n_heads=2, id2label=id2label)
     torch.manual_seed(seed)
     model = DistilBertForSequenceClassification(config).eval()
     model.save_pretrained(folder)
@@ -147,25 +155,13 @@ def build_signal_model(folder: Path, seed: int = 0, steps: int = 300) -> SignalM
 
     import datasets
     import torch
-    from transformers import DistilBertConfig, DistilBertForSequenceClassification, DistilBertTokenizerFast
+    from transformers import DistilBertForSequenceClassification
 
     from sst2bench.export import export_onnx
 
     torch_dir, onnx_dir = folder / "torch", folder / "onnx"
     train_rows, held_rows = synthetic_sentiment(seed)
-    vocab = write_vocab(torch_dir)
-    tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_input_names=["input_ids", "attention_mask"])
-    id2label = {0: "NEGATIVE", 1: "POSITIVE"}
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=64,
-        hidden_dim=128,
-        n_layers=2,
-        n_heads=4,
-        max_position_embeddings=128,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
+    config, tokenizer = tiny_config_and_tokenizer(torch_dir, dim=64, n_heads=4)
     threads = torch.get_num_threads()
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # two threads on a busy 2-core machine ran several times slower

@@ -212,46 +212,19 @@ def test_serve_answers_our_client_like_the_local_model(served):
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def curl(base_url: str, body: str, token: str | None = TOKEN) -> dict:
+    """Cloudflare's documented curl call against ``base_url``, with or without the bearer token."""
+    auth = ["-H", f"Authorization: Bearer {token}"] if token else []
+    command = ["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", *auth, "-d", body]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
 def test_serve_works_with_cloudflares_curl_example(served):
     _, base_url = served
-    out = subprocess.run(
-        [
-            "curl",
-            "-s",
-            f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}",
-            "-X",
-            "POST",
-            "-H",
-            f"Authorization: Bearer {TOKEN}",
-            "-d",
-            '{"text": "good film"}',
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    body = json.loads(out.stdout)
+    body = curl(base_url, '{"text": "good film"}')
     assert body["success"] is True and {r["label"] for r in body["result"]} == {"NEGATIVE", "POSITIVE"}
-    bad = subprocess.run(
-        ["curl", "-s", f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}", "-X", "POST", "-d", '{"text": "x"}'], capture_output=True, text=True
-    )
-    assert json.loads(bad.stdout)["errors"][0]["code"] == 10000
-    empty = subprocess.run(
-        [
-            "curl",
-            "-s",
-            f"{base_url}/accounts/{ACCOUNT}/ai/run/{MODEL}",
-            "-X",
-            "POST",
-            "-H",
-            f"Authorization: Bearer {TOKEN}",
-            "-d",
-            '{"text": ""}',
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert json.loads(empty.stdout)["success"] is False
+    assert curl(base_url, '{"text": "x"}', token=None)["errors"][0]["code"] == 10000
+    assert curl(base_url, '{"text": ""}')["success"] is False
 
 
 def test_serve_works_with_the_official_sdk(served):

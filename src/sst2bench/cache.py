@@ -26,19 +26,6 @@ MANIFEST = "manifest.json"
 # Files that say how an artifact was made (time taken, provenance), not what it is: a folder's
 # content hash leaves them out, so re-making an identical model counts as the same input.
 RECORDS = (MANIFEST, "quantization.json")
-# Libraries whose behaviour is part of an artifact (a new version re-makes it).
-LIBRARIES = (
-    "torch",
-    "transformers",
-    "tokenizers",
-    "optimum",
-    "optimum-onnx",
-    "onnx",
-    "onnxruntime",
-    "neural-compressor",
-    "numpy",
-    "datasets",
-)
 
 
 def digest(data: bytes) -> str:
@@ -150,10 +137,10 @@ def content_hash(path: Path | str) -> str:
     return _content_hash(str(path.resolve()), _stamp(path))
 
 
-def library_versions(names=LIBRARIES) -> dict[str, str | None]:
-    from .provenance import package_versions
+def library_versions() -> dict[str, str | None]:
+    from .provenance import LIBRARIES, package_versions
 
-    return package_versions(names)
+    return package_versions(LIBRARIES)
 
 
 def machine() -> dict:

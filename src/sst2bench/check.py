@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .accuracy import load_predictions
-from .cache import LIBRARIES
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
-from .provenance import cpu_info, git_commit, package_versions
+from .provenance import LIBRARIES, cpu_info, git_commit, package_versions
 from .results import FP32_TORCH, AccuracyResult, EndpointResult, LatencyResult, read_result
 
 BASELINE_SCHEMA = 2

@@ -7,11 +7,28 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .base import CalibrationConfig, QuantizeJob
+from .base import INT8_TYPES, CalibrationConfig, MethodConfig, QuantizeJob
 from .recipes import Recipe
+
+
+@dataclass(frozen=True)
+class OrtConfig(MethodConfig):
+    """What ONNX Runtime's static and dynamic int8 both read."""
+
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    # optimum's exclusions: LayerNorm, GELU, residual Add, embedding Add, the Add before Softmax.
+    optimum_exclusions: bool = True
+
+    def checks(self):
+        return super().checks() + [(self.weight_type in INT8_TYPES, f"weight_type must be one of {INT8_TYPES}")]
+
 
 SOURCE_FILE = "model.onnx"
 
