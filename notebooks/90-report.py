@@ -33,6 +33,7 @@ from sst2bench.report import (
     RunResults,
     cloudflare_summary,
     disagreements_table,
+    eval_set_table,
     figure_accuracy,
     figure_confusion,
     figure_latency,
@@ -115,6 +116,19 @@ for name, result in res.systems.items():
         display(Markdown(f"### {name}: {len(table)} disagreement(s)"))
         if len(table):
             display(table)
+
+# %% [markdown]
+# ## Other evaluation sets
+# The run's `evaluation_sets` (your own data, out-of-domain reviews): every system scored one
+# sentence per call like SST-2, each paired with fp32 PyTorch on the same sentences.
+
+# %%
+for name, found in res.accuracy.sets.items():
+    display(Markdown(f"### {name}: `{found.source}`" + ("" if found.status == "done" else f" — {found.status}: {found.reason}")))
+    if found.status == "done":
+        display(eval_set_table(res, name))
+if not res.accuracy.sets:
+    display(Markdown("This run has no other evaluation sets (params `evaluation_sets`)."))
 
 # %% [markdown]
 # ## Cloudflare Workers AI

@@ -45,20 +45,62 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from .data import load_sst2
+    import shutil
+    import tempfile
+
     from .evaluation import accuracy_table, evaluate
-    from .paths import project_root
+    from .paths import project_root, user_path
     from .systems import InferenceConfig, load_system
 
     config = InferenceConfig(args.batch_size, args.max_length, args.padding, args.threads)
-    data, _ = load_sst2(args.source, args.data_dir, splits=(args.split,))
-    split = data[args.split]
+    params = {"model": args.model, "split": args.split, "limit": args.limit, **vars(config)}
+    if args.data:
+        from .tables import is_file_source, load_labelled, parse_label_map
+
+        if args.data_dir:
+            raise UserError("--data-dir is SST-2's folder; with --data, name the file or Hub dataset only")
+        is_file = is_file_source(args.data)
+        data = str(user_path(args.data)) if is_file else args.data  # a Hub id stays as typed
+        label_map = parse_label_map(args.label_map)
+        split = load_labelled(
+            data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            label_map=label_map,
+            config=args.data_config,
+            split=args.split,
+            revision=args.data_revision,
+        )
+        params.update(data=data, text_column=args.text_column, label_column=args.label_column, label_map=label_map)
+        params.update(data_config=args.data_config, data_revision=args.data_revision)
+        if is_file:
+            from .data import sha256_of
+
+            params["data_sha256"] = sha256_of(Path(data))
+        slug = Path(data).stem if is_file else "-".join(filter(None, (data.replace("/", "__"), args.data_config, args.split)))
+    else:
+        from .data import load_sst2
+
+        unset = {"text_column": "sentence", "label_column": "label"}  # their defaults; the others default to None
+        for option in ("text_column", "label_column", "label_map", "data_config", "data_revision"):
+            if getattr(args, option) != unset.get(option):
+                raise UserError(f"--{option.replace('_', '-')} goes with --data")
+        args.split = params["split"] = args.split or "validation"
+        if args.split not in ("train", "validation"):
+            raise UserError(f"SST-2 has no labelled split {args.split!r}; choose train or validation")
+        data, _ = load_sst2(args.source, args.data_dir, splits=(args.split,))
+        split = data[args.split]
     if args.limit:
         split = split.select(range(min(args.limit, len(split))))
     system = load_system(args.model, config, name=args.name)
-    out_dir = Path(args.output or project_root() / "runs" / "evaluate" / system.name)
-    params = {"model": args.model, "split": args.split, "limit": args.limit, **vars(config)}
-    result = evaluate(system, split, out_dir, params=params, progress=not args.quiet)
+    default_dir = project_root() / "runs" / "evaluate" / (f"{system.name}-on-{slug}" if args.data else system.name)
+    out_dir = Path(args.output or default_dir)
+    # Scored into a scratch folder first: the output folder gets both files or nothing.
+    with tempfile.TemporaryDirectory(prefix="sst2bench-evaluate-") as scratch:
+        result = evaluate(system, split, scratch, params=params, progress=not args.quiet)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (result["predictions"], "accuracy.json"):
+            shutil.move(str(Path(scratch) / name), str(out_dir / name))
     print(accuracy_table([result]).to_string(index=False))
     print(f"wrote {out_dir / result['predictions']} and {out_dir / 'accuracy.json'}")
     return 0
@@ -204,15 +246,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sst2bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy of one model on an SST-2 split")
+    evaluate = commands.add_parser("evaluate", help="accuracy of one model on an SST-2 split or any labelled table")
     evaluate.add_argument("--model", required=True, help="a local model folder (PyTorch or ONNX) or a Hub model id")
-    evaluate.add_argument("--split", choices=["train", "validation"], default="validation")
+    evaluate.add_argument(
+        "--split",
+        help="SST-2: train or validation (default validation); with a Hub --data: its split "
+        "(default the first of test, validation, train it has); not for a --data file",
+    )
     evaluate.add_argument("--limit", type=int, default=0, help="score only the first N examples (0 = all)")
     evaluate.add_argument("--name", help="system name in tables and file names (default: the folder name)")
-    evaluate.add_argument("--output", help="folder for predictions and accuracy.json (default runs/evaluate/NAME)")
+    evaluate.add_argument(
+        "--output", help="folder for predictions and accuracy.json (default runs/evaluate/NAME, with --data runs/evaluate/NAME-on-DATA)"
+    )
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_inference_options(evaluate)
     _add_data_options(evaluate)
+    labelled = evaluate.add_argument_group("any labelled data (instead of SST-2)")
+    labelled.add_argument(
+        "--data",
+        metavar="PATH_OR_HUB_ID",
+        help="a .csv, .tsv (read with quoting off, as GLUE's), .jsonl or .parquet file, or a Hub dataset id",
+    )
+    labelled.add_argument("--text-column", default="sentence", help="column with the text (default sentence)")
+    labelled.add_argument("--label-column", default="label", help="column with the label (default label)")
+    labelled.add_argument(
+        "--label-map",
+        nargs="+",
+        metavar="VALUE=LABEL",
+        help="raw label to NEGATIVE or POSITIVE, e.g. 1=NEGATIVE 2=NEGATIVE 4=POSITIVE 5=POSITIVE, or one JSON object; "
+        "without it the labels must be 0 (negative) or 1 (positive)",
+    )
+    labelled.add_argument("--data-config", help="a Hub dataset's configuration (subset)")
+    labelled.add_argument("--data-revision", help="a Hub dataset's revision: a commit, branch or tag (default main)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     standin = commands.add_parser("build-standin", help="build the offline stand-in model (convert + fine-tune)")

@@ -67,6 +67,31 @@ class DataConfig:
 
 
 @dataclass
+class EvalSetConfig:
+    """A labelled set every system is scored on besides SST-2: a CSV, TSV (read with quoting off),
+    JSONL or Parquet file (a relative path is read from the project root) or a `datasets` Hub id."""
+
+    name: str
+    source: str
+    text_column: str = "sentence"
+    label_column: str = "label"
+    # Raw label value -> NEGATIVE/POSITIVE (or 0/1); empty when the labels already are 0/1.
+    label_map: dict = field(default_factory=dict)
+    # For a Hub id: its config, split and revision.
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    # Score only the first N examples (0 = all).
+    limit: int = 0
+
+    def __post_init__(self):
+        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
+            raise UserError(f"evaluation set name {self.name!r}: use letters, digits, - and _ (it names files)")
+        if self.limit < 0:
+            raise UserError(f"evaluation set {self.name!r}: limit must be 0 (all) or positive")
+
+
+@dataclass
 class QuantizeConfig:
     recipes: list[str] = field(default_factory=lambda: list(PRESETS))
     # Per-recipe field changes with flat field names, e.g. {"inc-static": {"max_trials": 5,
@@ -183,6 +208,8 @@ class RunConfig:
     cloudflare: CloudflareConfig = field(default_factory=CloudflareConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     quick: QuickConfig = field(default_factory=QuickConfig)
+    # Other labelled sets (your own data, out-of-domain reviews) scored like SST-2's eval split.
+    evaluation_sets: list[EvalSetConfig] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -218,7 +245,12 @@ def _build(cls, values, where: str):
     kwargs = {}
     for name, value in values.items():
         kind = NESTED.get((cls, name))
-        kwargs[name] = _build(kind, value, f"{where}.{name}") if kind else value
+        if kind and (cls, name) in LISTS:
+            if not isinstance(value, list):
+                raise UserError(f"{where}.{name}: expected a list, got {type(value).__name__}")
+            kwargs[name] = [_build(kind, item, f"{where}.{name}[{i}]") for i, item in enumerate(value)]
+        else:
+            kwargs[name] = _build(kind, value, f"{where}.{name}") if kind else value
     try:
         return cls(**kwargs)
     except (TypeError, UserError) as error:
@@ -235,8 +267,11 @@ NESTED = {
     (RunConfig, "cloudflare"): CloudflareConfig,
     (RunConfig, "check"): CheckConfig,
     (RunConfig, "quick"): QuickConfig,
+    (RunConfig, "evaluation_sets"): EvalSetConfig,
     (ModelConfig, "finetune"): FinetuneConfig,
 }
+# Fields that hold a list of the nested kind.
+LISTS = {(RunConfig, "evaluation_sets")}
 
 
 def run_config_from_dict(values: dict, where: str = "params") -> RunConfig:

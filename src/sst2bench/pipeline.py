@@ -37,7 +37,7 @@ class Stage:
 STAGES = (
     Stage("model", "10-model", ("model", "data", "inference"), ()),
     Stage("quantize", "20-quantize", ("quantize", "data"), ("model",)),
-    Stage("accuracy", "30-accuracy", ("inference", "reference", "data"), ("model", "quantize")),
+    Stage("accuracy", "30-accuracy", ("inference", "reference", "data", "evaluation_sets"), ("model", "quantize")),
     Stage("latency", "40-latency", ("latency", "quick", "reference"), ("model", "quantize")),
     Stage("cloudflare", "50-cloudflare", ("cloudflare", "data", "quick"), ("model", "accuracy")),
     Stage(
@@ -109,6 +109,12 @@ def prerequisites(stage: Stage, cfg: RunConfig) -> dict:
         found["data_folder"] = (default_data_dir() / "validation.tsv").is_file()
         if cfg.model.kind == "hub":
             found["hub"] = hub_reachable()
+    if stage.name == "accuracy":  # the content of the user's evaluation files (None: not there)
+        from .cache import content_hash
+        from .tables import is_file_source
+
+        files = {s.name: project_root() / s.source for s in cfg.evaluation_sets if is_file_source(s.source)}
+        found["evaluation_sets"] = {name: content_hash(path) if path.is_file() else None for name, path in files.items()}
     if stage.name in ("accuracy", "latency") and cfg.reference is not None:  # both measure the reference
         found["hub"] = hub_reachable()
     if stage.name == "cloudflare":

@@ -324,3 +324,25 @@ def stage_status(res: RunResults):
     import pandas as pd
 
     return pd.DataFrame({s: {"status": res.stage(s).status, "note": res.stage(s).reason} for s in STAGE_RESULTS}).T
+
+
+def eval_set_table(res: RunResults, name: str):
+    """Every system on one of the run's other evaluation sets, paired with fp32 PyTorch there."""
+    import pandas as pd
+
+    found = res.accuracy.sets[name]
+    rows = []
+    for system, r in found.systems.items():
+        vs = r.vs_fp32
+        rows.append(
+            {
+                "system": system,
+                "correct/n": f"{r.correct}/{r.n}",
+                "accuracy %": f"{100 * r.accuracy:.2f}",
+                "95 % CI %": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
+                "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
+                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "",
+                "agreement with fp32 %": f"{100 * vs.agreement:.1f}" if vs else "",
+            }
+        )
+    return pd.DataFrame(rows)

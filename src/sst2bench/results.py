@@ -148,11 +148,23 @@ class SystemAccuracy(Schema):
     vs_fp32: Comparison | None = None
 
 
+class EvalSetResult(Schema):
+    """Every system on one more labelled set, each paired with fp32 PyTorch there."""
+
+    source: str
+    status: Status = "done"
+    reason: str = ""
+    n: int = 0
+    systems: dict[str, SystemAccuracy] = {}
+
+
 class AccuracyResult(StageResult):
     split: str = ""
     n: int = 0
     systems: dict[str, SystemAccuracy] = {}
     skipped: dict[str, str] = {}
+    # The run's other evaluation sets (params ``evaluation_sets``), by name.
+    sets: dict[str, EvalSetResult] = {}
 
 
 class LatencyStats(Schema):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
-from ..config import RunConfig
+from ..config import EvalSetConfig, RunConfig
+from ..errors import MissingPrerequisite
+from ..paths import project_root
 from ..provenance import provenance
-from ..results import FP32_TORCH, AccuracyResult, Comparison, QuantizeResult, SystemAccuracy, read_result, write_result
+from ..results import FP32_TORCH, AccuracyResult, Comparison, EvalSetResult, QuantizeResult, SystemAccuracy, read_result, write_result
 from .common import all_specs, eval_split, load_data, model_result, score, skipped
 
 
@@ -21,18 +24,11 @@ def compare_with_sentences(baseline, candidate, split) -> Comparison:
     return Comparison(**result)
 
 
-def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
-    """Scores come from the artifact cache where a system's model and the examples are unchanged."""
+def score_all(cfg: RunConfig, specs, split, predictions_dir: Path, progress: bool = True) -> dict[str, SystemAccuracy]:
+    """Every system on ``split`` (from the artifact cache where nothing changed), each paired with
+    fp32 PyTorch on the same examples; predictions copied to ``predictions_dir/<system>.jsonl``."""
     from ..accuracy import load_predictions
 
-    out = cfg.runs_dir / "accuracy.json"
-    model = model_result(cfg)
-    if not model.done:
-        return skipped(out, AccuracyResult, f"no fp32 model: {model.reason}", cfg)
-    data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
-    split = eval_split(cfg, data)
-    specs, skips = all_specs(cfg)
-    predictions_dir = cfg.runs_dir / "predictions"
     predictions_dir.mkdir(parents=True, exist_ok=True)
     systems = {}
     for spec in specs:
@@ -41,7 +37,7 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
         systems[spec.name] = {
             **result,
             "system": spec.name,
-            "predictions": f"{spec.name}.jsonl",
+            "predictions": str((predictions_dir / f"{spec.name}.jsonl").relative_to(cfg.runs_dir / "predictions")),
             "family": spec.family,
             "path": spec.path,
             "latency": spec.latency,
@@ -50,13 +46,51 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
     for name, result in systems.items():
         if name != FP32_TORCH:
             result["vs_fp32"] = compare_with_sentences(baseline, load_predictions(predictions_dir / f"{name}.jsonl"), split)
+    return {name: SystemAccuracy(**r) for name, r in systems.items()}
+
+
+def score_set(cfg: RunConfig, specs, settings: EvalSetConfig, progress: bool = True) -> EvalSetResult:
+    """One of the run's other evaluation sets; a file that is not here is skipped with why."""
+    from ..tables import is_file_source, load_labelled
+
+    source = project_root() / settings.source if is_file_source(settings.source) else settings.source
+    try:
+        if is_file_source(settings.source) and not Path(source).is_file():
+            raise MissingPrerequisite(f"{source} does not exist")
+        split = load_labelled(
+            str(source),
+            text_column=settings.text_column,
+            label_column=settings.label_column,
+            label_map=settings.label_map or None,
+            config=settings.config,
+            split=settings.split,
+            revision=settings.revision,
+        )
+    except MissingPrerequisite as reason:
+        return EvalSetResult(source=str(source), status="skipped", reason=str(reason))
+    if settings.limit:
+        split = split.select(range(min(settings.limit, len(split))))
+    systems = score_all(cfg, specs, split, cfg.runs_dir / "predictions" / settings.name, progress)
+    return EvalSetResult(source=str(source), n=len(split), systems=systems)
+
+
+def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
+    """Every system on the eval split and on the run's other evaluation sets."""
+    out = cfg.runs_dir / "accuracy.json"
+    model = model_result(cfg)
+    if not model.done:
+        return skipped(out, AccuracyResult, f"no fp32 model: {model.reason}", cfg)
+    data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+    split = eval_split(cfg, data)
+    specs, skips = all_specs(cfg)
     return write_result(
         out,
         AccuracyResult(
             split=cfg.data.eval_split,
             n=len(split),
-            systems={name: SystemAccuracy(**r) for name, r in systems.items()},
+            systems=score_all(cfg, specs, split, cfg.runs_dir / "predictions", progress),
             skipped=skips,
+            sets={settings.name: score_set(cfg, specs, settings, progress) for settings in cfg.evaluation_sets},
             provenance=provenance(cfg.to_dict()),
         ),
     )
