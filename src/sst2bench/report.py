@@ -345,4 +345,4 @@ def eval_set_table(res: RunResults, name: str):
                 "agreement with fp32 %": f"{100 * vs.agreement:.1f}" if vs else "",
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("system")

@@ -53,7 +53,7 @@ def score_set(cfg: RunConfig, specs, settings: EvalSetConfig, progress: bool = T
     """One of the run's other evaluation sets; a file that is not here is skipped with why."""
     from ..tables import is_file_source, load_labelled
 
-    source = project_root() / settings.source if is_file_source(settings.source) else settings.source
+    source = (project_root() / settings.source).resolve() if is_file_source(settings.source) else settings.source
     try:
         if is_file_source(settings.source) and not Path(source).is_file():
             raise MissingPrerequisite(f"{source} does not exist")
