@@ -39,7 +39,7 @@ def data_digest(split) -> str:
 
 def artifact_cache() -> ArtifactCache:
     """One store for every run's models and predictions: equal inputs give the same artifact."""
-    return ArtifactCache(project_root() / "models" / "cache")
+    return ArtifactCache(project_root() / "models" / ".cache")
 
 
 def link(alias: Path, target: Path) -> Path:
