@@ -66,7 +66,7 @@ def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec]:
 
 def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
-    return [SystemSpec(name, "onnxruntime", r.path, "int8") for name, r in quantized.recipes.items()] if quantized.done else []
+    return [SystemSpec(name, r.backend, r.path, "int8") for name, r in quantized.recipes.items()] if quantized.done else []
 
 
 def reference_spec(cfg: RunConfig) -> SystemSpec:

@@ -1,0 +1,20 @@
+"""Stage 10's result: the fp32 model and its ONNX export."""
+
+from __future__ import annotations
+
+from .core import Schema, StageResult
+
+
+class OnnxAgreement(Schema):
+    n: int
+    same_label: int
+    max_probability_gap: float
+
+
+class ModelResult(StageResult):
+    fp32_dir: str = ""
+    onnx_dir: str = ""
+    size_mib: dict[str, float] = {}
+    onnx_agreement: OnnxAgreement | None = None
+    standin: dict | None = None
+    data_files: list[dict] = []

@@ -1,0 +1,46 @@
+"""Stage 20's result: one record per int8 recipe."""
+
+from __future__ import annotations
+
+from .core import Schema, StageResult
+
+
+class RecipeResult(Schema):
+    """One int8 model: its recipe, which ops run in int8, size, time and INC's trials."""
+
+    path: str
+    # The system backend that loads ``path`` (a registered name in sst2bench.systems).
+    backend: str = "onnxruntime"
+    recipe: dict
+    source_graph: str
+    ops: dict[str, dict[str, int]]
+    fp32_fallback: list[dict]
+    size_mib: float
+    fp32_size_mib: float
+    quantization_seconds: float
+    tuning: dict | None = None
+    qparams_digest: str | None = None
+    cache: str = ""
+
+
+class QuantizeResult(StageResult):
+    recipes: dict[str, RecipeResult] = {}
+    # Groups of differently named recipes whose quantization parameters are all equal.
+    identical_qparams: list[list[str]] = []
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "recipe": name,
+                    "int8 ops": sum(c["int8"] for c in r.ops.values()),
+                    "fp32 fallback": len(r.fp32_fallback),
+                    "size MiB": r.size_mib,
+                    "seconds": r.quantization_seconds,
+                    "cache": r.cache,
+                }
+                for name, r in self.recipes.items()
+            ]
+        )
