@@ -12,10 +12,11 @@ from pathlib import Path
 
 from .data import DATA_SOURCES
 from .errors import UserError
+from .latency import LatencyConfig
 from .paths import project_root
 from .quantization import PRESETS, Recipe, preset
 from .standin import FinetuneConfig
-from .systems import PADDINGS, InferenceConfig
+from .systems import InferenceConfig
 
 MODEL_KINDS = ("standin", "hub", "local")
 
@@ -108,30 +109,6 @@ class QuantizeConfig:
 
     def recipe_objects(self) -> list[Recipe]:
         return [preset(name, **self.overrides.get(name, {})) for name in self.recipes]
-
-
-@dataclass
-class LatencyConfig:
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 32])
-    paddings: list[str] = field(default_factory=lambda: list(PADDINGS))
-    threads: list[int] = field(default_factory=lambda: [1, 2])
-    max_length: int = 128
-    # Sentences drawn (seeded) from the eval split; identical for every system.
-    samples: int = 64
-    seed: int = 0
-    warmup: int = 5
-    # Timed calls per setting, or stop after duration_s seconds, whichever comes first.
-    iterations: int = 50
-    duration_s: float = 20.0
-
-    def __post_init__(self):
-        if not self.batch_sizes or min(self.batch_sizes) < 1 or not self.threads or min(self.threads) < 1:
-            raise UserError("latency.batch_sizes and latency.threads must be lists of positive numbers")
-        bad = [p for p in self.paddings if p not in PADDINGS]
-        if bad or not self.paddings:
-            raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
-        if self.samples < max(self.batch_sizes) or self.iterations < 1 or self.warmup < 0 or self.duration_s <= 0:
-            raise UserError("latency: samples must cover the largest batch, iterations ≥ 1, warmup ≥ 0, duration_s > 0")
 
 
 @dataclass
