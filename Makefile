@@ -80,9 +80,13 @@ standin: venv ## build the offline stand-in model (convert all-MiniLM-L6-v2, fin
 evaluate: venv ## accuracy of the stand-in on SST-2 validation
 	$(BIN)/sst2bench evaluate --model models/standin/fp32
 
-lab: venv ## start JupyterLab with the sst2bench kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser \
-		--MappingKernelManager.default_kernel_name=$(KERNEL) $(if $(filter 0,$(shell id -u)),--allow-root)
+# jupyter/ holds this project's Lab settings: each notebook listed once (its .py), no news pop-up.
+LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter
+LAB_ARGS := --notebook-dir=notebooks --ip=127.0.0.1 --no-browser --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	$(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: venv ## start JupyterLab on notebooks/ with the sst2bench kernel (each notebook listed once, opened from its .py)
+	$(LAB_ENV) $(BIN)/jupyter lab $(LAB_ARGS)
 
 clean: ## remove generated runs and reports (keeps .venv, models and data)
 	rm -rf runs reports/*/ reports/index.html

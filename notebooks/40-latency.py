@@ -14,8 +14,11 @@
 # ---
 
 # %% [markdown]
-# # 40 · Latency, throughput and memory
-# The same protocol for every system, each in its own process with its thread count pinned.
+# # 40 · Latency, throughput, memory and the machine's limit
+# Every system in its own worker process with every thread pool pinned, timed in interleaved rounds
+# (each round runs every system once, in a rotated order). Speed-ups are per-round p50 ratios against
+# the faster fp32 ONNX Runtime row: the median and its range; a bar is met only when the range's low end
+# clears it. The CPU's matrix-multiply peak is measured with ONNX Runtime itself.
 # Writes `runs/<run>/latency.json`.
 
 # %% tags=["parameters"]
@@ -23,6 +26,8 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # batch 1, 1 thread, a few calls: under a minute
 
 # %%
+import pandas as pd
+
 from sst2bench.config import load_run
 from sst2bench.stages.latency import stage_latency
 
@@ -31,3 +36,18 @@ cfg = load_run(run)
 # %%
 result = stage_latency(cfg, quick=quick)
 result.table() if result.done else result.reason
+
+# %% [markdown]
+# Speed-up over the faster fp32 baseline, median and min–max over rounds (blank p90/p99 above: too few calls to estimate them).
+
+# %%
+pd.DataFrame([r.model_dump() for r in result.ratios])
+
+# %% [markdown]
+# The machine's limit (method in `result.peak.method`) and each system's forward pass as a fraction of it.
+
+# %%
+pd.DataFrame([p.model_dump() for p in result.peak.peaks]) if result.peak else "peak not measured (quick run or latency.peak: false)"
+
+# %%
+pd.DataFrame([f.model_dump() for f in result.peak_fractions])

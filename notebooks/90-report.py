@@ -13,12 +13,6 @@
 #     name: sst2bench
 # ---
 
-# %% [markdown]
-# # sst2bench report
-# What int8 quantization costs and buys for this run's SST-2 classifier. Every number below comes
-# from the JSON the stage notebooks wrote (`runs/<run>/`); the executed stage notebooks are linked
-# at the end.
-
 # %% tags=["parameters"]
 run: str = "standin"  # which run's results to report
 quick: bool = False  # unused: the report only reads JSON
@@ -32,31 +26,61 @@ from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
     cloudflare_summary,
-    disagreements_table,
     eval_set_table,
     figure_accuracy,
     figure_confusion,
     figure_latency,
     figure_pareto,
     figure_size,
-    headline_table,
+    first_screen,
     provenance_table,
     published_comparison,
+    recommendation,
+    recommendation_table,
+    show,
+    show_disagreements,
     stage_status,
+    use_report_style,
 )
 
+use_report_style()
 cfg = load_run(run)
 res = RunResults.load(cfg.runs_dir)
-display(Markdown(f"**Run `{run}`** — {cfg.description}"))
-
-# %% [markdown]
-# ## Headline
-# Accuracy with its count and 95 % bootstrap interval, the change against fp32 PyTorch in examples
-# (one example is 100/n points, n the examples scored) with the exact McNemar p, size on disk, p50/p99
-# latency at batch 1 on one thread, and throughput at the largest batch.
+rec = recommendation(res, cfg.check)
+display(Markdown(f"# sst2bench · `{run}`\n{cfg.description}"))
 
 # %%
-headline_table(res)
+first_screen(res, rec)
+
+# %% [markdown]
+# **Contents** ·
+# [Why this recommendation](#Why-this-recommendation) ·
+# [Intel's published numbers](#Intel's-published-numbers-beside-this-reproduction) ·
+# [Accuracy](#Accuracy) ·
+# [Accuracy against latency](#Accuracy-against-latency) ·
+# [Latency](#Latency-distributions) ·
+# [Size](#Size-on-disk) ·
+# [Confusion matrices](#Confusion-matrices) ·
+# [Disagreements](#Where-int8-and-fp32-disagree) ·
+# [Other evaluation sets](#Other-evaluation-sets) ·
+# [Cloudflare](#Cloudflare-Workers-AI) ·
+# [Stages and provenance](#Stages,-timings-and-provenance) ·
+# [Appendix](#Appendix:-executed-stage-notebooks)
+#
+# Every number comes from the JSON the stage notebooks wrote (`runs/<run>/`). Headline columns:
+# count with its 95 % bootstrap interval, the change against fp32 PyTorch in examples (one example
+# is 100/n points) with the exact McNemar p, agreement with fp32, size on disk, p50/p99 at batch 1 on
+# one thread, the speed-up against the faster fp32 ONNX Runtime row, and each system's best
+# throughput over the sweep with its setting.
+
+# %% [markdown]
+# ## Why this recommendation
+# Each candidate on the split the choice is made on: it must keep the run's share of fp32's correct
+# count (params `check.min_relative_accuracy`) and agree with fp32 on the run's share of examples
+# (params `check.min_agreement`); the fastest that does is recommended.
+
+# %%
+show(recommendation_table(rec), notes=[f"Chosen on {rec.chosen_on}; reported on {rec.reported_on}."])
 
 # %% [markdown]
 # ## Intel's published numbers beside this reproduction
@@ -64,7 +88,7 @@ headline_table(res)
 # revision and the date it was read; sizes in MB (10^6 bytes) as Intel prints them.
 
 # %%
-published_comparison(res, project_root() / "params" / "published" / "intel-distilbert-sst2-int8.yaml")
+show(*published_comparison(res, project_root() / "params" / "published" / "intel-distilbert-sst2-int8.yaml"))
 
 # %% [markdown]
 # ## Accuracy
@@ -75,7 +99,8 @@ if res.systems:
 
 # %% [markdown]
 # ## Accuracy against latency
-# Each recipe is a point; the dashed line joins the ones no other point beats on both axes.
+# Each system is a numbered point named in the legend; the dashed line joins the ones no other point
+# beats on both axes.
 
 # %%
 if res.latency.done and res.systems:
@@ -106,16 +131,10 @@ if res.systems:
 
 # %% [markdown]
 # ## Where int8 and fp32 disagree
-# For each int8 system, the validation sentences on which it and fp32 PyTorch predict different
-# labels, with both probabilities.
+# One row per sentence on which at least one system and fp32 PyTorch predict different labels.
 
 # %%
-for name, result in res.systems.items():
-    if result.family == "int8":
-        table = disagreements_table(res, name)
-        display(Markdown(f"### {name}: {len(table)} disagreement(s)"))
-        if len(table):
-            display(table)
+show_disagreements(res)
 
 # %% [markdown]
 # ## Other evaluation sets
@@ -126,7 +145,8 @@ for name, result in res.systems.items():
 for name, found in res.accuracy.sets.items():
     display(Markdown(f"### {name}: `{found.source}`" + ("" if found.status == "done" else f" — {found.status}: {found.reason}")))
     if found.status == "done":
-        display(eval_set_table(res, name))
+        display(show(eval_set_table(res, name)))
+        display(show_disagreements(res, found.systems, where=f" of {name}"))
 if not res.accuracy.sets:
     display(Markdown("This run has no other evaluation sets (params `evaluation_sets`)."))
 
@@ -137,11 +157,11 @@ if not res.accuracy.sets:
 Markdown(cloudflare_summary(res))
 
 # %% [markdown]
-# ## Provenance and stages
+# ## Stages, timings and provenance
 
 # %%
-display(stage_status(res))
-provenance_table(res)
+display(show(*stage_status(res)))
+show(provenance_table(res))
 
 # %% [markdown]
 # ## Appendix: executed stage notebooks

@@ -168,8 +168,29 @@ def test_cost_estimate_matches_the_published_price_worked_by_hand(tiny_model_dir
         "dollars": 0.013,
         "neurons": 1181.8,
         "share_of_daily_free_neurons": 0.1182,
+        "estimate": True,
+        "price_source": "https://developers.cloudflare.com/workers-ai/platform/pricing/",
+        "price_read_on": "2026-11-26",
     }
     assert estimate_cost([], tokenizer)["dollars"] == 0
+
+
+def test_cost_follows_the_pricing_file(tiny_model_dir, tmp_path, monkeypatch):
+    """The price is read from params/published, not typed into code: a changed file changes the estimate."""
+    import yaml
+    from transformers import AutoTokenizer
+
+    from sst2bench.cloudflare.system import PRICING_FILE
+    from sst2bench.paths import CHECKOUT
+
+    price = yaml.safe_load((CHECKOUT / PRICING_FILE).read_text())
+    price["dollars_per_million_input_tokens"] *= 2
+    price["source"]["read_on"] = "2030-01-01"
+    (tmp_path / PRICING_FILE).parent.mkdir(parents=True)
+    (tmp_path / PRICING_FILE).write_text(yaml.safe_dump(price))
+    monkeypatch.chdir(tmp_path)
+    cost = estimate_cost(["good film ."] * 100_000, AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert cost["dollars"] == 0.026 and cost["price_read_on"] == "2030-01-01"
 
 
 def test_credentials_come_from_env_or_dotenv_and_never_print(tmp_path, monkeypatch):

@@ -1,11 +1,23 @@
 import json
+import time
 
 import numpy as np
 import pytest
 
-from sst2bench.config import LatencyConfig
 from sst2bench.errors import UserError
-from sst2bench.latency import LatencyStats, run_worker, sample_texts, speedups, sweep, time_calls
+from sst2bench.latency import (
+    LatencyConfig,
+    TokenizeTimer,
+    Worker,
+    current_rss_mib,
+    rotated,
+    sample_texts,
+    summarize,
+    supported_percentiles,
+    sweep,
+    time_calls,
+)
+from sst2bench.results.latency import LatencyMeasurement, LatencyResult, LatencyStats, ratio_summary
 from sst2bench.systems import SystemSpec
 
 
@@ -15,22 +27,36 @@ def test_stats_match_numpy():
     ms = np.array(durations) / 1e6
     assert stats.count == 10 and stats.mean_ms == pytest.approx(ms.mean())
     assert stats.p50_ms == pytest.approx(np.percentile(ms, 50)) and stats.p99_ms == pytest.approx(np.percentile(ms, 99))
-    assert stats.stdev_ms == pytest.approx(ms.std(ddof=1))
     assert stats.samples_per_second == pytest.approx(8 * 1000 / ms.mean())
 
 
 def test_time_calls_respects_warmup_iterations_and_batches():
     seen = []
-    durations = time_calls(seen.append, [f"s{i}" for i in range(10)], batch_size=4, warmup=2, iterations=5, duration_s=60)
-    assert len(durations) == 5 and len(seen) == 7
+    durations, tokenize = time_calls(seen.append, [f"s{i}" for i in range(10)], batch_size=4, warmup=2, iterations=5, duration_s=60)
+    assert len(durations) == 5 and len(seen) == 7 and tokenize == [0] * 5
     assert all(len(batch) == 4 for batch in seen)
 
 
 def test_time_calls_stops_at_the_duration():
-    import time
-
-    durations = time_calls(lambda batch: time.sleep(0.02), ["a", "b"], 1, warmup=0, iterations=1000, duration_s=0.1)
+    durations, _ = time_calls(lambda batch: time.sleep(0.02), ["a", "b"], 1, warmup=0, iterations=1000, duration_s=0.1)
     assert 3 <= len(durations) < 20
+
+
+def test_tokenizer_time_is_measured_inside_each_call():
+    class Slow:
+        def encode(self, texts):
+            time.sleep(0.01)
+            return texts
+
+        def predict(self, texts):
+            self.encode(texts)
+            time.sleep(0.02)
+
+    system = Slow()
+    timer = system.encode = TokenizeTimer(system.encode)
+    durations, tokenize = time_calls(system.predict, ["a"], 1, warmup=1, iterations=3, duration_s=60, tokenizer=timer)
+    assert all(0.01e9 <= t < d for t, d in zip(tokenize, durations))
+    assert all(d - t >= 0.02e9 for t, d in zip(tokenize, durations))
 
 
 def test_samples_are_seeded_and_bounded():
@@ -41,61 +67,180 @@ def test_samples_are_seeded_and_bounded():
         sample_texts(sentences, 101, seed=0)
 
 
-def test_worker_measures_in_its_own_process_with_threads_set(tiny_model_dir):
+def test_percentiles_need_enough_calls():
+    # q^n <= 2.5 %: p90 needs 36 calls, p95 72, p99 367.
+    assert supported_percentiles(35, 0.95) == [50]
+    assert supported_percentiles(40, 0.95) == [50, 90]
+    assert supported_percentiles(200, 0.95) == [50, 90, 95]
+    assert supported_percentiles(400, 0.95) == [50, 90, 95, 99]
+    assert supported_percentiles(5, 0.95) == []
+
+
+def test_config_rejects_bad_rounds_and_confidence():
+    with pytest.raises(UserError):
+        LatencyConfig(rounds=0)
+    with pytest.raises(UserError):
+        LatencyConfig(percentile_confidence=1.0)
+    assert LatencyConfig(iterations=7, batched_iterations=3).calls(1) == 7 and LatencyConfig(batched_iterations=3).calls(8) == 3
+
+
+class FakeWorker:
+    """Records every round command, in order; answers with rows whose p50 is the system's index + 1."""
+
+    log: list = []
+
+    def __init__(self, job):
+        self.job = job
+        self.started = True
+
+    def measure(self, round_index, settings, warmup, duration_s):
+        FakeWorker.log.append((round_index, self.job["spec"]["name"], self.job["threads"], [s["batch_size"] for s in settings]))
+        return [
+            {
+                "round": round_index,
+                "system": self.job["spec"]["name"],
+                "family": self.job["spec"]["family"],
+                "threads": self.job["threads"],
+                "batch_size": s["batch_size"],
+                "padding": self.job["padding"],
+                "durations_ns": [1_000_000] * s["iterations"],
+                "tokenize_ns": [200_000] * s["iterations"],
+                "rss_shared_libraries_mib": 200.0,
+                "rss_before_load_mib": 100.0,
+                "rss_after_load_mib": 150.0,
+                "rss_after_calls_mib": 160.0,
+                "load_seconds": 0.1,
+                "thread_settings": {},
+            }
+            for s in settings
+        ]
+
+    def close(self):
+        pass
+
+
+SPECS = [SystemSpec(name, "onnxruntime", name, "int8") for name in ("a", "b", "c")]
+
+
+def test_rounds_interleave_and_rotate(tmp_path):
+    FakeWorker.log = []
+    settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, rounds=3, iterations=2)
+    rows = sweep(SPECS, settings, ["x"], tmp_path / "p.jsonl", progress=False, start_worker=FakeWorker)
+    assert [name for _, name, _, _ in FakeWorker.log] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert [r for r, *_ in FakeWorker.log] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert len(rows) == 9 and rotated([], 3) == []
+
+
+def test_interrupted_sweep_resumes_per_round_system_and_setting(tmp_path):
+    FakeWorker.log = []
+    settings = LatencyConfig(batch_sizes=[1, 8], paddings=["dynamic"], threads=[1], samples=8, rounds=2, iterations=2, batched_iterations=1)
+    partial = tmp_path / "p.jsonl"
+    full = sweep(SPECS, settings, ["x"] * 8, partial, progress=False, start_worker=FakeWorker)
+    # Interrupted: keep all but two rows (round 1 of c at batch 8, round 0 of a at batch 1).
+    kept = [r for r in full if (r["round"], r["system"], r["batch_size"]) not in {(1, "c", 8), (0, "a", 1)}]
+    partial.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    FakeWorker.log = []
+    again = sweep(SPECS, settings, ["x"] * 8, partial, progress=False, start_worker=FakeWorker)
+    assert sorted(FakeWorker.log) == [(0, "a", 1, [1]), (1, "c", 1, [8])]
+    assert len(again) == len(full) == len(partial.read_text().splitlines())
+
+
+def test_summary_pools_rounds_and_splits_the_forward_pass(tmp_path):
+    FakeWorker.log = []
+    settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, rounds=4, iterations=10)
+    rows = sweep(SPECS[:1], settings, ["x"], tmp_path / "p.jsonl", progress=False, start_worker=FakeWorker)
+    (summary,) = summarize(rows, 0.95)
+    measurement = LatencyMeasurement(**summary)
+    assert measurement.count == 40 and measurement.rounds == [0, 1, 2, 3] and measurement.supported_percentiles == [50, 90]
+    assert measurement.forward_p50_ms == pytest.approx(0.8) and measurement.tokenize_p50_ms == pytest.approx(0.2)
+    assert measurement.rss_added_after_load_mib == 50 and measurement.rss_added_after_calls_mib == 60
+
+
+def measured(system, round_p50s, threads=1):
+    return LatencyMeasurement(
+        **LatencyStats.from_ns([int(p * 1e6) for p in round_p50s], 1).model_dump(),
+        system=system,
+        family="int8",
+        threads=threads,
+        batch_size=1,
+        padding="dynamic",
+        supported_percentiles=[50],
+        rounds=list(range(len(round_p50s))),
+        round_p50_ms=list(round_p50s),
+        durations_ms=list(round_p50s),
+        load_seconds=0,
+        rss_shared_libraries_mib=0,
+        rss_before_load_mib=0,
+        rss_added_after_load_mib=0,
+        rss_added_after_calls_mib=0,
+        thread_settings={},
+    )
+
+
+def test_ratio_summary_is_per_round_against_the_faster_baseline():
+    result = LatencyResult(
+        results=[
+            measured("fp32-ort", [8, 8, 8, 8, 8]),
+            measured("fp32-ort-fused", [6, 6, 9, 6, 6]),  # faster by median: chosen
+            measured("int8", [3, 2, 3, 4, 3]),
+        ]
+    )
+    ratio = ratio_summary(result, "int8", ["fp32-ort", "fp32-ort-fused", "absent"])
+    assert ratio.baseline == "fp32-ort-fused" and ratio.rounds == 5
+    assert ratio.median == pytest.approx(2.0) and ratio.low == pytest.approx(1.5) and ratio.high == pytest.approx(3.0)
+    assert not ratio.clears(2.0) and ratio.clears(1.5)
+    assert ratio_summary(result, "int8", "fp32-ort").low == pytest.approx(2.0)
+    assert ratio_summary(result, "int8", "fp32-ort", threads=2) is None
+
+
+def test_current_rss_sees_an_allocation():
+    before = current_rss_mib()
+    block = np.ones(64 * 2**20, dtype=np.uint8)  # touched, so resident
+    assert current_rss_mib() - before > 50 and block.sum() > 0
+
+
+def test_real_worker_pins_every_pool_and_measures_memory(tiny_model_dir):
     job = {
         "spec": {"name": "tiny", "backend": "torch", "path": str(tiny_model_dir), "family": "fp32"},
         "threads": 2,
+        "padding": "dynamic",
         "batch_sizes": [1, 2],
-        "paddings": ["dynamic", "max_length"],
         "max_length": 16,
         "texts": ["good film .", "dull mess", "fun !"],
-        "warmup": 1,
-        "iterations": 3,
-        "duration_s": 5.0,
     }
-    results = []
-    run_worker(job, results.append)
-    assert [(r["batch_size"], r["padding"]) for r in results] == [(1, "dynamic"), (2, "dynamic"), (1, "max_length"), (2, "max_length")]
-    assert all(r["count"] == 3 and r["p50_ms"] > 0 and r["peak_rss_mib"] > 50 and len(r["durations_ms"]) == 3 for r in results)
-    # The worker process itself reports what it ran with: the environment run_worker set and the
-    # intra-op pool torch really used (this process's own setting is not what is checked).
-    expected = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "torch_intra_op": 2}
-    assert all(r["thread_settings"] == expected for r in results), results[0]["thread_settings"]
+    worker = Worker(job)
+    try:
+        rows = worker.measure(0, [{"batch_size": 1, "iterations": 3}, {"batch_size": 2, "iterations": 2}], warmup=1, duration_s=5.0)
+    finally:
+        worker.close()
+    assert [(r["batch_size"], len(r["durations_ns"]), len(r["tokenize_ns"])) for r in rows] == [(1, 3, 3), (2, 2, 2)]
+    assert all(0 < t < d for r in rows for t, d in zip(r["tokenize_ns"], r["durations_ns"]))
+    expected = {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "RAYON_NUM_THREADS": "2"}
+    expected |= {"TOKENIZERS_PARALLELISM": "false", "torch_intra_op": 2, "torch_inter_op": 1}
+    assert rows[0]["thread_settings"] == expected
+    # transformers (with torch) is imported before the baseline and counted apart; the model still adds to it.
+    assert rows[0]["rss_shared_libraries_mib"] > 50 and rows[0]["rss_after_load_mib"] - rows[0]["rss_before_load_mib"] > 0
+    assert rows[0]["rss_after_calls_mib"] >= rows[0]["rss_before_load_mib"]
 
 
 def test_onnx_worker_runs_with_the_requested_intra_op_threads(signal_model):
     job = {
         "spec": {"name": "signal", "backend": "onnxruntime", "path": str(signal_model.onnx_dir), "family": "fp32"},
         "threads": 2,
+        "padding": "dynamic",
         "batch_sizes": [1],
-        "paddings": ["dynamic"],
         "max_length": 16,
         "texts": ["good film .", "dull mess"],
-        "warmup": 0,
-        "iterations": 2,
-        "duration_s": 5.0,
     }
-    results = []
-    run_worker(job, results.append)
-    (result,) = results
-    settings = result["thread_settings"]
-    assert settings["ort_intra_op"] == 2 and settings["OMP_NUM_THREADS"] == "2"  # ORT's own default is 0 (all cores)
+    worker = Worker(job)
+    (row,) = worker.measure(0, [{"batch_size": 1, "iterations": 2}], warmup=0, duration_s=5.0)
+    worker.close()
+    settings = row["thread_settings"]
+    assert settings["ort_intra_op"] == 2 and settings["ort_inter_op"] == 1 and settings["OMP_NUM_THREADS"] == "2"
 
 
-def test_interrupted_sweep_resumes_without_measuring_twice(tmp_path, monkeypatch):
-    settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, iterations=1, warmup=0)
-    specs = [SystemSpec("a", "onnxruntime", "x", "fp32"), SystemSpec("b", "onnxruntime", "y", "int8")]
-    partial = tmp_path / "partial.jsonl"
-    row = {"system": "a", "threads": 1, "batch_size": 1, "padding": "dynamic", "p50_ms": 4.0}
-    partial.write_text(json.dumps(row) + "\n")
-    started = []
-
-    def fake_worker(job, on_result):
-        started.append(job["spec"]["name"])
-        on_result({**row, "system": job["spec"]["name"], "p50_ms": 2.0})
-
-    monkeypatch.setattr("sst2bench.latency.run_worker", fake_worker)
-    results = sweep(specs, settings, ["x"], partial, progress=False)
-    assert started == ["b"]
-    assert len(partial.read_text().splitlines()) == 2
-    assert speedups(results, "a") == {"a": 1.0, "b": 2.0}
+def test_a_failing_worker_reports_its_error(tmp_path):
+    job = {"spec": {"name": "nope", "backend": "onnxruntime", "path": str(tmp_path), "family": "fp32"}, "threads": 1}
+    job |= {"padding": "dynamic", "batch_sizes": [1], "max_length": 16, "texts": ["a"]}
+    with pytest.raises(RuntimeError, match="nope"):
+        Worker(job)

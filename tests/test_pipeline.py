@@ -1,6 +1,7 @@
 """The papermill pipeline end to end on a tiny local model: stages, cache, report, browser check."""
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -96,9 +97,27 @@ def test_report_index_and_browser_render(workspace):
     ]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 3 and dom.count("<img") >= 5
+    # What a reader sees: no figures' base64, no style or script.
+    text = re.sub(r'src="data:[^"]*"|<style.*?</style>|<script.*?</script>', "", dom, flags=re.S)
+    assert "NaN" not in text and ">None<" not in text
+    # The answer comes first: the recommendation and the headline table before the contents and any figure.
+    answer, contents, first_figure = text.find("sst2bench-answer"), text.find("<strong>Contents</strong>"), text.find("<img")
+    assert 0 < answer < text.find('class="sst2bench sortable"') < contents < first_figure
+    assert "Recommendation." in text and "int8 kernel class" in text
+    # The sorting script ran in the browser: every header of every sortable table announces it.
+    headers = re.findall(r"<table class=\"sst2bench sortable\"><thead><tr>(.*?)</tr>", text)
+    assert len(headers) >= 4 and all(h.count("<th") == h.count('aria-sort="none"') for h in headers)
+    assert "<details>" in text  # the disagreement matrix, collapsed
+
     shot = workspace / "report.png"
-    subprocess.run([browser, *flags, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run([browser, *flags, "--window-size=1280,800", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+    # On the first screen (1280 × 800): the recommendation box, found by its orange edge.
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("RGB")
+    edge = sum(pixels.getpixel((x, y)) == (0xE6, 0x7E, 0x22) for x in range(0, 80) for y in range(0, 800, 4))
+    assert edge > 20, "the recommendation is not on the first screen"
 
 
 def test_a_skipped_stage_reruns_once_its_prerequisite_appears(monkeypatch, tmp_path):

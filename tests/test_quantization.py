@@ -118,15 +118,9 @@ def test_each_method_config_holds_only_what_its_method_reads():
 
     fields = {name: set(field_names(get_method(name).config_class)) for name in ("ort-static", "ort-dynamic", "inc-static")}
     common = {"operators", "optimize_graph", "fp32_nodes"}
-    assert fields["ort-static"] == common | {
-        "quant_format",
-        "activation_type",
-        "weight_type",
-        "per_channel",
-        "reduce_range",
-        "optimum_exclusions",
-    }
-    assert fields["ort-dynamic"] == common | {"activation_type", "weight_type", "per_channel", "reduce_range", "optimum_exclusions"}
+    ort = {"activation_type", "weight_type", "per_channel", "reduce_range", "optimum_exclusions", "isa"}
+    assert fields["ort-static"] == common | ort | {"quant_format", "fallback_search", "accuracy_target", "size_budget", "search_rank_examples", "max_fallbacks"}
+    assert fields["ort-dynamic"] == common | ort
     assert fields["inc-static"] == common | {
         "quant_format",
         "activation_type",
@@ -184,7 +178,7 @@ def test_configs_assembled_by_hand_are_checked_against_their_method():
         Recipe("x", "ort-dynamic", OrtDynamicConfig(), CalibrationConfig())
     with pytest.raises(UserError, match="method ort-static takes a OrtStaticConfig, not a IncStaticConfig"):
         Recipe("x", "ort-static", IncStaticConfig())
-    with pytest.raises(UserError, match="unknown quantization method 'fp4'; methods: inc-static, ort-dynamic, ort-static"):
+    with pytest.raises(UserError, match="unknown quantization method 'fp4'; methods: inc-static, .*ort-dynamic, ort-static"):
         Recipe.build("x", "fp4")
     with pytest.raises(UserError, match="method cannot be replaced"):
         preset("ort-static-qdq").replace(method="inc-static")
@@ -226,11 +220,13 @@ def test_importing_the_package_imports_no_method():
 def test_discovery_lists_exactly_the_modules_that_define_methods():
     from sst2bench.quantization.base import method_modules
 
-    assert method_modules() == {
+    modules = method_modules()
+    assert {
         "sst2bench.quantization.inc": ["inc-static"],
         "sst2bench.quantization.ort_dynamic": ["ort-dynamic"],
         "sst2bench.quantization.ort_static": ["ort-static"],
-    }
+    }.items() <= modules.items()
+    assert not {"sst2bench.quantization.base", "sst2bench.quantization.run", "sst2bench.quantization.calibration"} & set(modules)
 
 
 def test_a_method_is_one_module_dropped_into_the_package(signal_model, tmp_path, monkeypatch):
@@ -430,14 +426,42 @@ def test_breakage_touches_only_the_kind_of_scale_it_names(quantized, tmp_path):
         ("calibration_samples", 64),
         ("calibration_seed", 7),
         ("calibration_max_length", 32),
+        ("calibration_padding", "max_length"),
     ],
 )
 def test_an_option_changes_the_quantization_parameters(field, value, quantized):
     base = preset("ort-static-qdq-u8s8-pc-rr", **FAST)
+    if field == "calibration_max_length":  # unpadded sentences shorter than both lengths are the same tensors
+        base = base.replace(calibration_padding="max_length")
     assert getattr(base, field) != value
     _, a = quantized(base)
     _, b = quantized(base.replace(**{field: value}))
     assert a["qparams_digest"] != b["qparams_digest"], f"{field}={value!r} changed no scale or zero point"
+
+
+def test_calibration_padding_feeds_what_inference_sees_unless_the_recipe_says_max_length(signal_model, quantized):
+    """Dynamic padding: one unpadded sentence per batch, so no pad token reaches a calibrator, and
+    batches differ in length (which ORT's histogram calibrators take one collect call each);
+    max_length: padded batches. The two give other activation ranges and the same weights."""
+    from transformers import AutoTokenizer
+
+    from sst2bench.quantization.calibration import calibration_data
+
+    tokenizer = AutoTokenizer.from_pretrained(signal_model.onnx_dir)
+    dynamic = calibration_data(CalibrationConfig(samples=32, max_length=16), tokenizer, signal_model.train)
+    padded = calibration_data(CalibrationConfig(samples=32, max_length=16, padding="max_length"), tokenizer, signal_model.train)
+    dynamic_batches, padded_batches = list(dynamic.batches()), list(padded.batches())
+    assert len(dynamic_batches) == 32 and all(b["input_ids"].shape[0] == 1 and b["attention_mask"].all() for b in dynamic_batches)
+    assert len({b["input_ids"].shape[1] for b in dynamic_batches}) > 1
+    assert len(padded_batches) == 4 and all(b["input_ids"].shape == (8, 16) for b in padded_batches)
+    assert not all(b["attention_mask"].all() for b in padded_batches)
+    with pytest.raises(UserError, match="padding 'dynamic' .* does not read batch_size"):
+        preset("ort-static-qdq", calibration_batch_size=4)
+    for name in ("ort-static-qdq-u8s8-pc-rr", "ort-static-qdq-entropy", "inc-static"):
+        recipe = preset(name, **FAST)
+        weights_a, activations_a = weight_and_activation_qparams(quantized(recipe)[0])
+        weights_b, activations_b = weight_and_activation_qparams(quantized(recipe.replace(calibration_padding="max_length"))[0])
+        assert differing(activations_a, activations_b) and not differing(weights_a, weights_b), name
 
 
 def test_percentile_and_its_histogram_change_the_activation_ranges(quantized):
@@ -660,9 +684,10 @@ def test_inc_entropy_acts_only_when_calibration_batches_differ_in_shape(quantize
     ox_utils/calibration.py): one candidate threshold, the full range, i.e. minmax's. Only when
     batches differ in shape (here 20 sentences at batch 8) does the histogram grow past 128 bins
     batch by batch and KL choose narrower ranges."""
-    even = INC.replace(calibration="entropy")
-    assert qparams_digest(quantized(even)[0] / "model.onnx") == qparams_digest(quantized(INC)[0] / "model.onnx")
-    _, minmax = weight_and_activation_qparams(quantized(INC.replace(calibration_samples=20))[0])
+    padded = INC.replace(calibration_padding="max_length")
+    even = padded.replace(calibration="entropy")
+    assert qparams_digest(quantized(even)[0] / "model.onnx") == qparams_digest(quantized(padded)[0] / "model.onnx")
+    _, minmax = weight_and_activation_qparams(quantized(padded.replace(calibration_samples=20))[0])
     _, entropy = weight_and_activation_qparams(quantized(even.replace(calibration_samples=20))[0])
     assert minmax.keys() == entropy.keys() and differing(minmax, entropy)
 
@@ -720,7 +745,7 @@ def test_a_sweep_flags_recipes_whose_options_did_nothing(signal_model, sst2_dir,
     monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
     cfg = run_config_from_dict({"run": "flags", "data": {"eval_limit": 20}, "quantize": {"threads": 1}})
     write_result(cfg.runs_dir / "model.json", ModelResult(status="done", onnx_dir=str(signal_model.onnx_dir)))
-    base = preset("ort-static-qdq", calibration_samples=8, calibration_max_length=16)
+    base = preset("ort-static-qdq", calibration_samples=8, calibration_max_length=16, calibration_padding="max_length")
     recipes = [
         base.replace(name="qdq-a"),
         # minmax ranges are the min and max over all sentences, however they are batched
@@ -777,3 +802,46 @@ def test_an_int8_model_predicts_through_the_common_interface(quantized):
     out, _ = quantized(preset("ort-static-qdq", **FAST))
     predictions = load_system(str(out)).predict(TEXTS)
     assert len(predictions) == len(TEXTS) and all(p.label in (0, 1) for p in predictions)
+
+
+# ---------------------------------------------------------------- ISA-aware recipes
+
+
+def fake_cpu(*flags: str) -> dict:
+    from sst2bench.provenance import ISA_FLAGS
+
+    return {"model": f"Fake CPU with {', '.join(flags)}", "logical_cores": 2, "isa": {flag: flag in flags for flag in ISA_FLAGS}}
+
+
+def test_isa_auto_resolves_for_the_cpu_it_runs_on_and_the_weights_show_it(signal_model, tmp_path, monkeypatch):
+    """One recipe, two faked CPUs: without VNNI the weights are 7-bit (no VPMADDUBSW saturation),
+    with AVX-512 VNNI full 8-bit; the record says which target and why."""
+    import sst2bench.provenance as provenance_module
+
+    recipe = preset("ort-static-qdq-u8s8-pc-rr", reduce_range=False, isa="auto", **FAST)
+    made = {}
+    for name, flags in (("avx2", ("avx", "avx2", "fma")), ("vnni", ("avx2", "avx512f", "avx512bw", "avx512_vnni"))):
+        monkeypatch.setattr(provenance_module, "cpu_info", lambda flags=flags: fake_cpu(*flags))
+        record = quantize(recipe, signal_model.onnx_dir, tmp_path / name, signal_model.train)
+        made[name] = (record["isa"], int8_weights(tmp_path / name))
+    (avx2, avx2_weights), (vnni, vnni_weights) = made["avx2"], made["vnni"]
+    assert (avx2["requested"], avx2["target"], avx2["changes"]) == ("auto", "avx2", {"reduce_range": True})
+    assert (vnni["target"], vnni["changes"]) == ("avx512_vnni", {"reduce_range": False})
+    assert "no VNNI" in avx2["reason"] and "Fake CPU with avx, avx2" in avx2["reason"] and "VNNI/AMX" in vnni["reason"]
+    assert avx2_weights.keys() == vnni_weights.keys() and avx2_weights
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in avx2_weights.values()) <= 64
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in vnni_weights.values()) == 127
+
+
+def test_isa_named_targets_and_conflicts():
+    from sst2bench.quantization.isa import resolve_isa
+
+    assert resolve_isa(preset("ort-dynamic", isa="avx512").config).changes == {"reduce_range": True}
+    assert resolve_isa(preset("ort-dynamic", isa="amx").config).changes == {"reduce_range": False}
+    assert resolve_isa(preset("ort-static-qdq-u8s8-pc-rr", reduce_range=False).config) is None  # "none": as written
+    unsigned = resolve_isa(preset("ort-static-qdq", weight_type="uint8", isa="avx2").config)
+    assert unsigned.changes == {} and "cannot saturate" in unsigned.reason
+    with pytest.raises(UserError, match="isa 'auto' decides reduce_range"):
+        preset("ort-static-qdq-u8s8-pc-rr", isa="auto")
+    with pytest.raises(UserError, match="isa must be one of"):
+        preset("ort-dynamic", isa="sse4")

@@ -163,9 +163,27 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .pipeline import DEFAULT_RUNS, report
+    from .pipeline import DEFAULT_RUNS, compare_machines, report
 
+    if args.compare:
+        if args.runs or args.force or args.quick:
+            raise UserError("--compare reads finished runs only: give run folders, without --runs, --force or --quick")
+        print(f"comparison: {compare_machines([Path(d) for d in args.compare], args.output)}")
+        return 0
+    if args.output:
+        raise UserError("--output goes with --compare (run reports go to reports/<run>/)")
     report(args.runs or DEFAULT_RUNS, force=args.force, quick=args.quick)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .bundle import export_bundle
+    from .config import load_run
+
+    folder, manifest = export_bundle(load_run(args.run), args.system, args.output)
+    counts = ", ".join(f"{name} {c.correct}/{c.n}" for name, c in manifest.accuracy.items())
+    print(f"exported {manifest.system}{' (the recommendation)' if manifest.recommended else ''} to {folder}: {counts}")
+    print(f"serve it: sst2bench serve --model {folder}")
     return 0
 
 
@@ -304,7 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", nargs="+", help="runs to report (default: distilbert standin)")
     report.add_argument("--force", action="store_true", help="rerun every stage even when nothing changed")
     report.add_argument("--quick", action="store_true", help="short latency settings")
+    report.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="instead: merge these run folders (runs/<run>, each measured on its own machine) into one latency comparison "
+        "keyed by CPU and ISA, with each machine's accuracy counts (reports/compare/index.html)",
+    )
+    report.add_argument("--output", help="with --compare: the HTML file to write (default reports/compare/index.html)")
     report.set_defaults(func=cmd_report)
+
+    export = commands.add_parser("export", help="write a run's system (default: the recommendation) as a folder ready to ship")
+    export.add_argument("--run", required=True, help="a run in params/ or a YAML path")
+    export.add_argument("--system", help="the system to export (default: the report's recommendation)")
+    export.add_argument("--output", help="the folder to write (default models/RUN/export/SYSTEM); must not exist or be empty")
+    export.set_defaults(func=cmd_export)
 
     check = commands.add_parser("check", help="the accuracy gate: a run's results against its baseline and rules")
     check.add_argument("--run", required=True, help="a run in params/ or a YAML path")
@@ -334,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Options that name a file or folder the user typed; resolved against their directory at start.
 PATH_OPTIONS = ("data_dir", "output", "baseline", "junit")
+# Options that are lists of typed paths.
+PATH_LIST_OPTIONS = ("compare",)
 
 
 def anchor_arguments(args) -> None:
@@ -344,6 +378,9 @@ def anchor_arguments(args) -> None:
     for name in PATH_OPTIONS:
         if getattr(args, name, None):
             setattr(args, name, str(user_path(getattr(args, name))))
+    for name in PATH_LIST_OPTIONS:
+        if getattr(args, name, None):
+            setattr(args, name, [str(user_path(value)) for value in getattr(args, name)])
     model = getattr(args, "model", None)
     if model and Path(model).expanduser().exists():  # a local folder; otherwise a Hub id
         args.model = str(user_path(model))

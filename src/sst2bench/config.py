@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import DATA_SOURCES
+from .data import DATA_SOURCES, TuningConfig
 from .errors import UserError
 from .latency import LatencyConfig
 from .paths import project_root
@@ -57,6 +57,8 @@ class DataConfig:
     eval_split: str = "validation"
     # Score only the first N examples (0 = all); for quick runs.
     eval_limit: int = 0
+    # Where accuracy-aware choices are made (never on the reported split unless source is validation).
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self):
         if self.source not in DATA_SOURCES:
@@ -88,6 +90,8 @@ class EvalSetConfig:
     def __post_init__(self):
         if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
             raise UserError(f"evaluation set name {self.name!r}: use letters, digits, - and _ (it names files)")
+        if self.name == "tuning":
+            raise UserError("evaluation set name 'tuning' is taken by the run's tuning split; choose another")
         if self.limit < 0:
             raise UserError(f"evaluation set {self.name!r}: limit must be 0 (all) or positive")
 
@@ -99,16 +103,33 @@ class QuantizeConfig:
     # "calibration_samples": 64}}; a field the recipe's method does not have is an error.
     overrides: dict[str, dict] = field(default_factory=dict)
     threads: int = 2
+    # Each static recipe is also calibrated with these seeds (besides its own) and scored, to show
+    # the spread of its count over calibration samples; empty = the recipe's own seed only.
+    calibration_seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self):
         unknown = [name for name in list(self.recipes) + list(self.overrides) if name not in PRESETS]
         if unknown:
             raise UserError(f"quantize: unknown recipes {unknown}; presets: {', '.join(PRESETS)}")
+        if len(set(self.calibration_seeds)) != len(self.calibration_seeds) or not all(
+            isinstance(seed, int) and seed >= 0 for seed in self.calibration_seeds
+        ):
+            raise UserError(f"quantize.calibration_seeds must be distinct non-negative integers, not {self.calibration_seeds}")
         for name, changes in self.overrides.items():  # fail on load, not mid-run
             preset(name, **changes)
 
     def recipe_objects(self) -> list[Recipe]:
         return [preset(name, **self.overrides.get(name, {})) for name in self.recipes]
+
+    def seed_variants(self, recipe: Recipe) -> list[Recipe]:
+        """``recipe`` calibrated with each other seed of ``calibration_seeds``, named ``<recipe>@seed<N>`` (none if dynamic)."""
+        if not recipe.is_static:
+            return []
+        return [
+            recipe.replace(name=f"{recipe.name}@seed{seed}", calibration_seed=seed)
+            for seed in self.calibration_seeds
+            if seed != recipe.calibration_seed
+        ]
 
 
 @dataclass
@@ -246,6 +267,7 @@ NESTED = {
     (RunConfig, "quick"): QuickConfig,
     (RunConfig, "evaluation_sets"): EvalSetConfig,
     (ModelConfig, "finetune"): FinetuneConfig,
+    (DataConfig, "tuning"): TuningConfig,
 }
 # Fields that hold a list of the nested kind.
 LISTS = {(RunConfig, "evaluation_sets")}

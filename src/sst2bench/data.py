@@ -180,3 +180,142 @@ def load_sst2(
         if not hub_reachable():
             raise MissingPrerequisite(f"no SST-2 data: {folder} does not exist and the Hugging Face Hub is unreachable; {HOW_TO_PROVIDE}")
     return load_sst2_hub(splits, revision=revision)
+
+
+# Where accuracy-aware choices (INC's tuning, a mixed-precision search, picking a system) are made:
+# whole SST-2 train sentences kept out of the fine-tune, or the reported split itself (Intel's protocol).
+TUNING_SOURCES = ("train-sentences", "validation")
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """The tuning split: ``size`` whole train sentences, seeded, length-matched to validation in
+    ``length_bins`` word-count bins; or ``source: validation`` for models trained on all of train.
+    ``also_on_reported`` adds, for each accuracy-aware recipe, a copy tuned on the reported split
+    and a 2-fold cross-fitted estimate of it."""
+
+    source: str = "train-sentences"
+    size: int = 2000
+    seed: int = 0
+    length_bins: int = 10
+    also_on_reported: bool = False
+
+    def __post_init__(self):
+        if self.source not in TUNING_SOURCES:
+            raise UserError(f"data.tuning.source must be one of {TUNING_SOURCES}, not {self.source!r}")
+        if self.size < 1 or self.length_bins < 1:
+            raise UserError("data.tuning.size and data.tuning.length_bins must be at least 1")
+
+
+def token_spans(sentence: str):
+    """Every contiguous run of whitespace tokens of ``sentence``, joined by one space (SST's phrases are such runs)."""
+    tokens = sentence.split()
+    return (" ".join(tokens[start:end]) for start in range(len(tokens)) for end in range(start + 1, len(tokens) + 1))
+
+
+def whole_sentences(sentences: list[str]) -> list[int]:
+    """Indices of the rows no longer row contains as a token span (the first row of each distinct text).
+
+    Rows are visited longest first; a row is whole unless it is a span of a whole row already seen
+    (any row containing it is itself contained in a whole row), so only whole rows' spans are listed.
+    """
+    first_row = {}
+    for row, sentence in enumerate(sentences):
+        first_row.setdefault(" ".join(sentence.split()), row)
+    spans: set[str] = set()
+    whole = []
+    for text in sorted(first_row, key=lambda t: len(t.split()), reverse=True):
+        if text not in spans:
+            whole.append(first_row[text])
+            spans.update(token_spans(text))
+    return sorted(whole)
+
+
+def rows_contained_in(sentences: list[str], containers: list[str]) -> list[int]:
+    """Indices of the rows equal to a token span of any of ``containers`` (each container included)."""
+    spans: set[str] = set()
+    for container in containers:
+        spans.update(token_spans(container))
+    return [row for row, sentence in enumerate(sentences) if " ".join(sentence.split()) in spans]
+
+
+def length_matched_sample(lengths: list[int], reference_lengths: list[int], size: int, seed: int, bins: int) -> list[int]:
+    """``size`` indices into ``lengths``, drawn seeded so that their word counts follow ``reference_lengths``:
+    the reference's quantile bins each get its share of the sample (largest remainders first), and
+    no length outside the reference's range is drawn."""
+    import numpy as np
+
+    if size > len(lengths):
+        raise UserError(f"the tuning split asks for {size} sentences but only {len(lengths)} are available")
+    edges = np.unique(np.quantile(reference_lengths, np.linspace(0, 1, bins + 1)[1:-1]))
+    reference_bins = np.searchsorted(edges, reference_lengths, side="right")
+    inside = (np.asarray(lengths) >= min(reference_lengths)) & (np.asarray(lengths) <= max(reference_lengths))
+    candidate_bins = np.where(inside, np.searchsorted(edges, lengths, side="right"), -1)
+    shares = np.bincount(reference_bins, minlength=len(edges) + 1) / len(reference_lengths) * size
+    wanted = np.floor(shares).astype(int)
+    wanted[np.argsort(-(shares - wanted), kind="stable")[: size - wanted.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for bin_index, count in enumerate(wanted):
+        members = np.flatnonzero(candidate_bins == bin_index)
+        if count > len(members):
+            low = edges[bin_index - 1] if bin_index else min(reference_lengths)
+            high = edges[bin_index] if bin_index < len(edges) else max(reference_lengths)
+            raise UserError(
+                f"the tuning split needs {count} sentences in length bin {bin_index} ({low:g} to {high:g} words) but the data has {len(members)}; "
+                "lower data.tuning.size or data.tuning.length_bins"
+            )
+        chosen += rng.choice(members, size=count, replace=False).tolist()
+    return sorted(chosen)
+
+
+@dataclass(frozen=True)
+class TuningSplit:
+    """The tuning split and the train rows left for fitting (fine-tune and calibration)."""
+
+    tuning: object  # datasets.Dataset
+    train: object  # datasets.Dataset: train without every row contained in a tuning sentence
+    source: str
+    removed_train_rows: int
+
+
+def split_digest(split) -> str:
+    """sha256 of a labelled split's rows (idx, sentence, label), one tab-separated line each."""
+    digest = hashlib.sha256()
+    for row in zip(split["idx"], split["sentence"], split["label"]):
+        digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
+    return digest.hexdigest()
+
+
+def make_tuning_split(train, validation, config: TuningConfig) -> TuningSplit:
+    """Whole train sentences length-matched to ``validation`` and train without their phrases; or,
+    with ``source: validation``, the reported split itself and all of train."""
+    if config.source == "validation":
+        return TuningSplit(validation, train, "validation", 0)
+    sentences = list(train["sentence"])
+    whole = whole_sentences(sentences)
+    picked = length_matched_sample(
+        [len(sentences[row].split()) for row in whole],
+        [len(sentence.split()) for sentence in validation["sentence"]],
+        config.size,
+        config.seed,
+        config.length_bins,
+    )
+    tuning_rows = [whole[i] for i in picked]
+    removed = set(rows_contained_in(sentences, [sentences[row] for row in tuning_rows]))
+    kept = [row for row in range(len(sentences)) if row not in removed]
+    return TuningSplit(train.select(tuning_rows), train.select(kept), "train-sentences", len(removed))
+
+
+def describe_split(split) -> dict:
+    """Rows, mean and quartile word counts and checksum of a split, for model cards and results."""
+    import numpy as np
+
+    words = [len(sentence.split()) for sentence in split["sentence"]]
+    return {
+        "rows": len(split),
+        "mean_words": round(float(np.mean(words)), 2),
+        "word_quartiles": [float(q) for q in np.quantile(words, [0.25, 0.5, 0.75])],
+        "positive": int(sum(split["label"])),
+        "sha256": split_digest(split),
+    }

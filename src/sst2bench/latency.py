@@ -1,9 +1,15 @@
-"""One latency protocol for every system: warm up, time each call, summarise, in its own process.
+"""One latency protocol for every system: interleaved rounds of timed calls, each system in its own process.
 
-Each (system, threads) pair runs in a fresh worker process with every backend's thread count set
-before import (OMP, torch, ONNX Runtime), so peak memory is the system's own and one system's
-thread pools cannot slow the next. Every timed call is ``system.predict(batch)``: tokenization,
-forward pass and softmax, what a user of the system waits for.
+Every (system, threads, padding) unit runs in a worker process that loads the model once, with every
+thread pool pinned before import (OpenMP, MKL, OpenBLAS, tokenizers' Rayon pool, torch's intra- and
+inter-op pools, the runtime's own setting through ``InferenceConfig.threads``) and read back
+afterwards. The workers of one (threads, padding) phase stay loaded while the controller runs
+``rounds`` rounds: round ``r`` asks every system once, in an order rotated by ``r``, so drift on a
+shared machine hits every system alike and a speed ratio is taken per round. Each timed call is
+``system.predict(batch)`` (what a user waits for); the tokenizer's share of each call is timed
+inside it, so the forward pass is known apart. Memory is the process's current RSS before the
+load (the tokenizer's libraries already imported), after it and after the timed calls: what the
+model adds to its process.
 """
 
 from __future__ import annotations
@@ -11,18 +17,22 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .results import LatencyStats
+from .results.core import FP32_ORT, FP32_ORT_FUSED
 from .systems.base import PADDINGS
 
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Thread pools sized by an environment variable read once at import: set in the worker's environment.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
+# Tokenizers would otherwise batch-encode on every core, whatever the thread setting.
+FIXED_ENV = {"TOKENIZERS_PARALLELISM": "false"}
+PERCENTILES = (50, 90, 95, 99)
 
 
 @dataclass
@@ -35,9 +45,21 @@ class LatencyConfig:
     samples: int = 64
     seed: int = 0
     warmup: int = 5
-    # Timed calls per setting, or stop after duration_s seconds, whichever comes first.
+    # Interleaved rounds: every system is timed once per round, in an order rotated each round.
+    rounds: int = 5
+    # Timed calls per round at batch 1, and at every larger batch (which then supports fewer percentiles);
+    # a setting's calls in one round also stop after duration_s seconds.
     iterations: int = 50
+    batched_iterations: int = 10
     duration_s: float = 20.0
+    # A percentile is printed only when a distribution-free confidence interval at this level exists for it.
+    percentile_confidence: float = 0.95
+    # Speed-ups are taken against the faster of these systems (those the run has).
+    baselines: list[str] = field(default_factory=lambda: [FP32_ORT, FP32_ORT_FUSED])
+    # The machine's matrix-multiply limit, measured with ONNX Runtime: best of peak_repeats calls.
+    peak: bool = True
+    peak_repeats: int = 15
+    peak_large_size: int = 1024
 
     def __post_init__(self):
         if not self.batch_sizes or min(self.batch_sizes) < 1 or not self.threads or min(self.threads) < 1:
@@ -45,8 +67,16 @@ class LatencyConfig:
         bad = [p for p in self.paddings if p not in PADDINGS]
         if bad or not self.paddings:
             raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
-        if self.samples < max(self.batch_sizes) or self.iterations < 1 or self.warmup < 0 or self.duration_s <= 0:
-            raise UserError("latency: samples must cover the largest batch, iterations ≥ 1, warmup ≥ 0, duration_s > 0")
+        if self.samples < max(self.batch_sizes) or min(self.iterations, self.batched_iterations, self.rounds) < 1:
+            raise UserError("latency: samples must cover the largest batch; rounds, iterations and batched_iterations ≥ 1")
+        if self.warmup < 0 or self.duration_s <= 0 or not 0 < self.percentile_confidence < 1:
+            raise UserError("latency: warmup ≥ 0, duration_s > 0 and 0 < percentile_confidence < 1")
+        if self.peak_repeats < 1 or self.peak_large_size < 1:
+            raise UserError("latency: peak_repeats and peak_large_size must be positive")
+
+    def calls(self, batch_size: int) -> int:
+        """Timed calls per round at this batch size."""
+        return self.iterations if batch_size == 1 else self.batched_iterations
 
 
 def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
@@ -56,145 +86,316 @@ def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
     return random.Random(seed).sample(list(sentences), samples)
 
 
-def time_calls(predict, texts: list[str], batch_size: int, warmup: int, iterations: int, duration_s: float) -> list[int]:
-    """``warmup`` untimed calls, then up to ``iterations`` timed ones or ``duration_s``, whichever ends first."""
+def supported_percentiles(count: int, confidence: float, percentiles=PERCENTILES) -> list[int]:
+    """The percentiles that ``count`` calls can estimate: those with a distribution-free (order
+    statistic) confidence interval inside the sample. The q-th needs q^n and (1-q)^n both at most
+    (1 - confidence) / 2; with fewer calls its upper bound would lie past the slowest call measured."""
+    from scipy.stats import binom
+
+    tail = (1 - confidence) / 2
+    return [p for p in percentiles if binom.pmf(count, count, p / 100) <= tail and binom.pmf(0, count, p / 100) <= tail]
+
+
+class TokenizeTimer:
+    """Wraps a system's ``encode`` so the tokenizer's share of every call is timed inside the call."""
+
+    def __init__(self, encode):
+        self.encode = encode
+        self.elapsed_ns = 0
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter_ns()
+        try:
+            return self.encode(*args, **kwargs)
+        finally:
+            self.elapsed_ns += time.perf_counter_ns() - started
+
+
+def time_calls(predict, texts: list[str], batch_size: int, warmup: int, iterations: int, duration_s: float, tokenizer=None):
+    """``warmup`` untimed calls, then up to ``iterations`` timed ones or ``duration_s``, whichever ends
+    first. Returns each call's nanoseconds and, with a :class:`TokenizeTimer`, its tokenizer's share."""
     count = max(1, len(texts) // batch_size)  # consecutive batches, wrapping round when texts run short
     batches = [[texts[(i * batch_size + j) % len(texts)] for j in range(batch_size)] for i in range(count)]
     for i in range(warmup):
         predict(batches[i % len(batches)])
     durations: list[int] = []
+    tokenize: list[int] = []
     deadline = time.perf_counter() + duration_s
     for i in range(iterations):
+        tokenized = tokenizer.elapsed_ns if tokenizer else 0
         started = time.perf_counter_ns()
         predict(batches[i % len(batches)])
         durations.append(time.perf_counter_ns() - started)
+        tokenize.append(tokenizer.elapsed_ns - tokenized if tokenizer else 0)
         if time.perf_counter() > deadline:
             break
-    return durations
+    return durations, tokenize
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def current_rss_mib() -> float:
+    """Resident memory of this process now (not its peak): /proc/self/statm's resident pages."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def worker(job: dict) -> None:
-    """Measure one system at one thread count over every (batch, padding) setting; a JSON line each."""
+def pin_torch_interop() -> None:
+    """torch's inter-op pool has no environment variable: set it once torch is loaded, before it runs work."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # the pool already started; what it really is gets read back and recorded
+            pass
+
+
+def import_shared_libraries() -> None:
+    """Import what every local system's tokenizer needs (transformers, which brings torch when installed)
+    before the memory baseline, so the memory a model adds is its own and its runtime's, not theirs."""
+    try:
+        import transformers
+
+        transformers.AutoTokenizer  # noqa: B018 - transformers imports lazily: touch the name to load it
+    except ImportError:
+        pass
+
+
+def read_thread_settings(system) -> dict:
+    """The thread settings this process really runs with, read back from the runtimes themselves."""
+    settings = {name: os.environ.get(name) for name in (*THREAD_ENV, *FIXED_ENV)}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        settings["torch_intra_op"] = torch.get_num_threads()
+        settings["torch_inter_op"] = torch.get_num_interop_threads()
+    session = getattr(system, "session", None)
+    if session is not None and hasattr(session, "get_session_options"):
+        options = session.get_session_options()
+        settings["ort_intra_op"] = options.intra_op_num_threads
+        settings["ort_inter_op"] = options.inter_op_num_threads
+    compiled = getattr(system, "compiled_model", None)
+    if compiled is not None and hasattr(compiled, "get_property"):
+        settings["openvino_inference_num_threads"] = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+    if hasattr(system, "thread_settings"):  # a backend that knows its own pools reports them
+        settings.update(system.thread_settings())
+    return settings
+
+
+def worker() -> None:
+    """One system, one thread count, one padding: load once, then answer round commands on stdin.
+
+    The first stdin line is the job; each later line asks for one round's settings and is answered
+    with one JSON line per setting, then ``{"event": "done"}``."""
     from .systems import InferenceConfig, SystemSpec
 
+    job = json.loads(sys.stdin.readline())
     spec = SystemSpec(**job["spec"])
-    threads = job["threads"]
+    rss_bare = current_rss_mib()
+    import_shared_libraries()
+    pin_torch_interop()
+    rss_before = current_rss_mib()
     started = time.perf_counter()
-    systems = {
-        padding: spec.load(
-            InferenceConfig(batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=padding, threads=threads)
-        )
-        for padding in job["paddings"]
-    }
-    load_seconds = time.perf_counter() - started
-    rss_loaded = peak_rss_mib()
-    # The thread settings this process really ran with, read back from the runtimes themselves.
-    thread_settings = {name: os.environ.get(name) for name in THREAD_ENV}
-    if "torch" in sys.modules:
-        thread_settings["torch_intra_op"] = sys.modules["torch"].get_num_threads()
-    sessions = [system.session for system in systems.values() if hasattr(system, "session")]
-    if sessions:
-        thread_settings["ort_intra_op"] = sessions[0].get_session_options().intra_op_num_threads
-    for padding, system in systems.items():
-        for batch_size in job["batch_sizes"]:
-            durations = time_calls(system.predict, job["texts"], batch_size, job["warmup"], job["iterations"], job["duration_s"])
-            print(
-                json.dumps(
-                    {
-                        "system": spec.name,
-                        "family": spec.family,
-                        "threads": threads,
-                        "batch_size": batch_size,
-                        "padding": padding,
-                        **LatencyStats.from_ns(durations, batch_size).model_dump(),
-                        "durations_ms": [round(d / 1e6, 3) for d in durations],
-                        "load_seconds": round(load_seconds, 2),
-                        "rss_after_load_mib": round(rss_loaded, 1),
-                        "peak_rss_mib": round(peak_rss_mib(), 1),
-                        "thread_settings": thread_settings,
-                    }
-                ),
-                flush=True,
-            )
-
-
-def run_worker(job: dict, on_result) -> None:
-    """Start a worker process with the thread count in its environment; pass each result on."""
-    env = dict(os.environ)
-    for name in THREAD_ENV:
-        env[name] = str(job["threads"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sst2bench.latency"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    inference = InferenceConfig(
+        batch_size=max(job["batch_sizes"]), max_length=job["max_length"], padding=job["padding"], threads=job["threads"]
     )
-    process.stdin.write(json.dumps(job))
-    process.stdin.close()
-    for line in process.stdout:
-        on_result(json.loads(line))
-    stderr = process.stderr.read()
-    if process.wait() != 0:
-        raise RuntimeError(f"latency worker for {job['spec']['name']} failed:\n{stderr[-2000:]}")
+    system = spec.load(inference)
+    pin_torch_interop()
+    load_seconds = time.perf_counter() - started
+    tokenizer = None
+    if callable(getattr(system, "encode", None)):
+        tokenizer = system.encode = TokenizeTimer(system.encode)
+    rss_loaded = current_rss_mib()
+    loaded = {
+        "rss_shared_libraries_mib": round(rss_before - rss_bare, 1),
+        "rss_before_load_mib": round(rss_before, 1),
+        "rss_after_load_mib": round(rss_loaded, 1),
+        "load_seconds": round(load_seconds, 2),
+    }
+    print(json.dumps({"event": "loaded", **loaded}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        for setting in command["settings"]:
+            batch_size = setting["batch_size"]
+            durations, tokenize = time_calls(
+                system.predict, job["texts"], batch_size, command["warmup"], setting["iterations"], command["duration_s"], tokenizer
+            )
+            row = {
+                "round": command["round"],
+                "system": spec.name,
+                "family": spec.family,
+                "threads": job["threads"],
+                "batch_size": batch_size,
+                "padding": job["padding"],
+                "durations_ns": durations,
+                "tokenize_ns": tokenize if tokenizer else [],
+                **loaded,
+                "rss_after_calls_mib": round(current_rss_mib(), 1),
+                "thread_settings": read_thread_settings(system),
+            }
+            print(json.dumps(row), flush=True)
+        print(json.dumps({"event": "done"}), flush=True)
 
 
-def sweep(specs, settings, texts: list[str], partial_path: Path, progress: bool = True) -> list[dict]:
-    """Measure every system at every thread count; results append to ``partial_path`` as they come,
-    so an interrupted sweep keeps what it measured and a rerun measures only what is missing."""
+def worker_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env.update({name: str(threads) for name in THREAD_ENV})
+    env.update(FIXED_ENV)
+    return env
+
+
+class Worker:
+    """A live worker process holding one loaded system; stderr goes to a file so it can never block."""
+
+    def __init__(self, job: dict):
+        self.name = job["spec"]["name"]
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sst2bench.latency"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=worker_env(job["threads"]),
+        )
+        self.loaded = self.send(job)[0]
+
+    def send(self, message: dict) -> list[dict]:
+        """Write one command, return the lines it answered (the load report, or one row per setting)."""
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        rows = []
+        for line in self.process.stdout:
+            row = json.loads(line)
+            if row.get("event") == "loaded":
+                return [row]
+            if row.get("event") == "done":
+                return rows
+            rows.append(row)
+        self.fail()
+
+    def fail(self):
+        self.process.wait()
+        self.stderr.seek(0)
+        raise RuntimeError(f"latency worker for {self.name} stopped (exit {self.process.returncode}):\n{self.stderr.read()[-2000:]}")
+
+    def measure(self, round_index: int, settings: list[dict], warmup: int, duration_s: float) -> list[dict]:
+        return self.send({"round": round_index, "settings": settings, "warmup": warmup, "duration_s": duration_s})
+
+    def close(self) -> None:
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
+        if self.process.wait() != 0:
+            self.fail()
+        self.stderr.close()
+
+
+def rotated(items: list, round_index: int) -> list:
+    """Round ``r``'s order: the list rotated by ``r``, so no system always runs first or last."""
+    if not items:
+        return []
+    shift = round_index % len(items)
+    return items[shift:] + items[:shift]
+
+
+def row_key(row: dict) -> tuple:
+    return (row["round"], row["system"], row["threads"], row["batch_size"], row["padding"])
+
+
+def sweep(specs, settings: LatencyConfig, texts: list[str], partial_path: Path, progress: bool = True, start_worker=Worker) -> list[dict]:
+    """Every system at every (threads, padding, batch) in ``settings.rounds`` interleaved rounds.
+
+    Rows append to ``partial_path`` as they come, keyed by (round, system, setting), so an
+    interrupted sweep keeps what it measured and a rerun measures only what is missing."""
     from tqdm.auto import tqdm
 
     done = []
     if partial_path.is_file():
         done = [json.loads(line) for line in partial_path.read_text().splitlines() if line.strip()]
-    measured = {(r["system"], r["threads"], r["batch_size"], r["padding"]) for r in done}
-    per_process = len(settings.batch_sizes) * len(settings.paddings)
-    jobs = []
-    for spec in specs:
-        for threads in settings.threads:
-            keys = {(spec.name, threads, b, p) for b in settings.batch_sizes for p in settings.paddings}
-            if not keys <= measured:
-                jobs.append((spec, threads))
+    measured = {row_key(r) for r in done}
     partial_path.parent.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(jobs) * per_process, desc="latency", unit="setting", disable=not progress) as bar, open(partial_path, "a") as sink:
 
-        def keep(result):
-            sink.write(json.dumps(result) + "\n")
-            sink.flush()
-            done.append(result)
-            bar.set_postfix_str(
-                f"{result['system']} t={result['threads']} b={result['batch_size']} {result['padding']}: p50 {result['p50_ms']:.1f} ms"
-            )
-            bar.update(1)
+    def missing(round_index, spec, threads, padding):
+        return [
+            {"batch_size": b, "iterations": settings.calls(b)}
+            for b in settings.batch_sizes
+            if (round_index, spec.name, threads, b, padding) not in measured
+        ]
 
-        for spec, threads in jobs:
-            job = {
-                "spec": asdict(spec),
-                "threads": threads,
-                "batch_sizes": list(settings.batch_sizes),
-                "paddings": list(settings.paddings),
-                "max_length": settings.max_length,
-                "texts": texts,
-                "warmup": settings.warmup,
-                "iterations": settings.iterations,
-                "duration_s": settings.duration_s,
-            }
-            run_worker(job, keep)
+    phases = [(t, p) for t in settings.threads for p in settings.paddings]
+    todo = sum(len(missing(r, s, t, p)) for t, p in phases for r in range(settings.rounds) for s in specs)
+    with tqdm(total=todo, desc="latency", unit="setting", disable=not progress) as bar, open(partial_path, "a") as sink:
+        for threads, padding in phases:
+            units = [s for s in specs if any(missing(r, s, threads, padding) for r in range(settings.rounds))]
+            workers = {}
+            try:
+                for spec in units:
+                    job = {
+                        "spec": asdict(spec),
+                        "threads": threads,
+                        "padding": padding,
+                        "batch_sizes": list(settings.batch_sizes),
+                        "max_length": settings.max_length,
+                        "texts": texts,
+                    }
+                    workers[spec.name] = start_worker(job)
+                for round_index in range(settings.rounds):
+                    for spec in rotated(units, round_index):
+                        wanted = missing(round_index, spec, threads, padding)
+                        if not wanted:
+                            continue
+                        for row in workers[spec.name].measure(round_index, wanted, settings.warmup, settings.duration_s):
+                            sink.write(json.dumps(row) + "\n")
+                            sink.flush()
+                            done.append(row)
+                            measured.add(row_key(row))
+                            bar.set_postfix_str(f"round {round_index} {spec.name} t={threads} b={row['batch_size']} {padding}")
+                            bar.update(1)
+            finally:
+                for live in workers.values():
+                    live.close()
     return done
 
 
-def speedups(results: list[dict], baseline: str, batch_size: int = 1, padding: str = "dynamic", threads: int = 1) -> dict[str, float]:
-    """p50 ratio baseline / system at one setting (higher is faster), from one side-by-side sweep."""
-    at = {r["system"]: r for r in results if (r["batch_size"], r["padding"], r["threads"]) == (batch_size, padding, threads)}
-    if baseline not in at:
-        return {}
-    return {name: at[baseline]["p50_ms"] / r["p50_ms"] for name, r in at.items()}
+def summarize(rows: list[dict], confidence: float) -> list[dict]:
+    """One measurement per (system, threads, batch, padding): calls pooled over rounds for the
+    percentiles, each round's p50 kept for the ratios, forward pass and tokenizer apart."""
+    import numpy as np
+
+    from .results import LatencyStats
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["round"]):
+        groups.setdefault((row["system"], row["threads"], row["batch_size"], row["padding"]), []).append(row)
+    out = []
+    for (system, threads, batch_size, padding), group in groups.items():
+        durations = [d for row in group for d in row["durations_ns"]]
+        tokenize = [t for row in group for t in row["tokenize_ns"]]
+        forward = [d - t for row in group for d, t in zip(row["durations_ns"], row["tokenize_ns"])]
+        stats = LatencyStats.from_ns(durations, batch_size)
+        out.append(
+            {
+                "system": system,
+                "family": group[0]["family"],
+                "threads": threads,
+                "batch_size": batch_size,
+                "padding": padding,
+                **stats.model_dump(),
+                "supported_percentiles": supported_percentiles(stats.count, confidence),
+                "rounds": [row["round"] for row in group],
+                "round_p50_ms": [float(np.median(row["durations_ns"])) / 1e6 for row in group],
+                "tokenize_p50_ms": float(np.median(tokenize)) / 1e6 if tokenize else None,
+                "tokenize_mean_ms": float(np.mean(tokenize)) / 1e6 if tokenize else None,
+                "forward_p50_ms": float(np.median(forward)) / 1e6 if forward else None,
+                "forward_mean_ms": float(np.mean(forward)) / 1e6 if forward else None,
+                "durations_ms": [round(d / 1e6, 3) for d in durations],
+                "load_seconds": max(row["load_seconds"] for row in group),
+                "rss_shared_libraries_mib": max(row["rss_shared_libraries_mib"] for row in group),
+                "rss_before_load_mib": min(row["rss_before_load_mib"] for row in group),
+                "rss_added_after_load_mib": max(row["rss_after_load_mib"] - row["rss_before_load_mib"] for row in group),
+                "rss_added_after_calls_mib": max(row["rss_after_calls_mib"] - row["rss_before_load_mib"] for row in group),
+                "thread_settings": group[-1]["thread_settings"],
+            }
+        )
+    return out
 
 
 if __name__ == "__main__":
-    worker(json.loads(sys.stdin.read()))
+    worker()

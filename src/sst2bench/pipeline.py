@@ -18,6 +18,7 @@ from .cache import digest
 from .config import RunConfig, load_run
 from .errors import UserError
 from .paths import anchor_user_paths, project_root
+from .report import TIMINGS_FILE
 from .results import UNFINISHED
 
 KERNEL = "sst2bench"
@@ -39,7 +40,13 @@ STAGES = (
     Stage("quantize", "20-quantize", ("quantize", "data"), ("model",)),
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data", "evaluation_sets"), ("model", "quantize")),
     Stage("latency", "40-latency", ("latency", "quick", "reference"), ("model", "quantize")),
-    Stage("cloudflare", "50-cloudflare", ("cloudflare", "data", "quick"), ("model", "accuracy")),
+    Stage(
+        "cloudflare",
+        "50-cloudflare",
+        ("cloudflare", "data", "quick"),
+        ("model", "accuracy"),
+        ("params/published/cloudflare-workers-ai-pricing.yaml",),
+    ),
     Stage(
         "report",
         "90-report",
@@ -167,6 +174,8 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
     cfg = load_run(run)
     cache_dir = cfg.runs_dir / ".cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
+    timings_file = cfg.runs_dir / TIMINGS_FILE
+    timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     summary = {}
     for stage in STAGES:
         key = stage_key(stage, cfg, root) + ("-quick" if quick and "quick" in stage.params_sections else "")
@@ -191,6 +200,10 @@ def run_stages(run: str, force: bool = False, quick: bool = False, echo=print) -
                 key_file.write_text(key)
         seconds = time.perf_counter() - started
         summary[stage.name] = {"status": status, "seconds": round(seconds, 1)}
+        timings[stage.name] = {**timings.get(stage.name, {}), **summary[stage.name]}
+        if status != "cached":
+            timings[stage.name].update(executed_seconds=round(seconds, 1), executed_at=time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
+        timings_file.write_text(json.dumps(timings, indent=2))  # before the next stage: the report shows the ones before it
         echo(f"[{run}] {stage.notebook:<14} {status:<8} {seconds:7.1f} s")
         if stage.name == "model" and json.loads(output_json.read_text()).get("status") == "skipped":
             break  # nothing downstream can run without the fp32 model
@@ -258,3 +271,16 @@ def report(runs=DEFAULT_RUNS, force: bool = False, quick: bool = False, echo=pri
     index = write_index(statuses)
     echo(f"index: {index}")
     return statuses
+
+
+def compare_machines(run_dirs: list[Path], output: Path | None = None) -> Path:
+    """``reports/compare/index.html``: runs measured on different machines as one latency comparison."""
+    from .report import comparison_page
+
+    missing = [str(d) for d in run_dirs if not (Path(d) / "latency.json").is_file()]
+    if missing:
+        raise UserError(f"no latency.json in {', '.join(missing)}: give run folders (runs/<run>) whose latency stage has run")
+    path = Path(output) if output else project_root() / "reports" / "compare" / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(comparison_page([Path(d) for d in run_dirs]))
+    return path

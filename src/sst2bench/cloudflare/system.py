@@ -12,10 +12,8 @@ from .cache import ReplyCache
 from .client import LABEL_IDS, AuthError, DailyLimitReached, WorkersAIClient, label_scores
 
 NAME = "cloudflare-workers-ai"
-# Cloudflare's price for this model and the neuron exchange rate ($0.011 per 1,000 neurons).
-DOLLARS_PER_MILLION_TOKENS = 0.026
-DOLLARS_PER_THOUSAND_NEURONS = 0.011
-FREE_NEURONS_PER_DAY = 10_000
+# Cloudflare's published price for the model, with its source and the date it was read.
+PRICING_FILE = "params/published/cloudflare-workers-ai-pricing.yaml"
 
 
 def prediction_from(result) -> Prediction:
@@ -80,15 +78,28 @@ class CloudflareSystem:
         return [prediction_from(self.cache.get(t).result) for t in texts]
 
 
+def pricing() -> dict:
+    import yaml
+
+    from ..paths import project_root
+
+    return yaml.safe_load((project_root() / PRICING_FILE).read_text())
+
+
 def estimate_cost(texts: Sequence[str], tokenizer) -> dict:
-    """Input tokens counted with the model's tokenizer, in dollars and neurons."""
+    """An estimate (the endpoint reports no usage): input tokens counted with the model's tokenizer,
+    at the published price, in dollars and neurons, with the price's source and the date it was read."""
+    price = pricing()
     tokens = sum(len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]) if texts else 0
-    dollars = tokens * DOLLARS_PER_MILLION_TOKENS / 1e6
-    neurons = dollars / DOLLARS_PER_THOUSAND_NEURONS * 1000
+    dollars = tokens * price["dollars_per_million_input_tokens"] / 1e6
+    neurons = dollars / price["dollars_per_thousand_neurons"] * 1000
     return {
         "requests": len(texts),
         "input_tokens": tokens,
         "dollars": round(dollars, 6),
         "neurons": round(neurons, 1),
-        "share_of_daily_free_neurons": round(neurons / FREE_NEURONS_PER_DAY, 4),
+        "share_of_daily_free_neurons": round(neurons / price["free_neurons_per_day"], 4),
+        "estimate": True,
+        "price_source": price["source"]["url"],
+        "price_read_on": str(price["source"]["read_on"]),
     }

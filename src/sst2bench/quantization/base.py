@@ -3,7 +3,8 @@
 
 A method is one module of this package with a class decorated ``@register_method``: its ``name``,
 its ``config_class`` (a frozen dataclass of the fields it reads, validated on construction),
-``is_static`` and ``quantize(job)``. Nothing lists the modules: ``get_method(name)`` scans the
+``is_static``, what it reads (``source_format``: the prepared ONNX graph or the PyTorch folder),
+what it writes (``output_file``, loaded by the system ``backend``) and ``quantize(job)``. Nothing lists the modules: ``get_method(name)`` scans the
 package's sources for ``@register_method`` classes and imports only the module that defines
 ``name``, on first lookup (so importing ``sst2bench.quantization`` imports no method).
 """
@@ -22,6 +23,10 @@ from ..errors import UserError
 
 PACKAGE = __name__.rpartition(".")[0]
 CALIBRATIONS = ("minmax", "entropy", "percentile")
+# "dynamic": every sentence its own unpadded tensor, as inference at batch 1 sees it;
+# "max_length": batches of batch_size sentences padded to max_length (Intel's recipe).
+CALIBRATION_PADDINGS = ("dynamic", "max_length")
+SOURCE_FORMATS = ("onnx", "torch")
 INT8_TYPES = ("uint8", "int8")
 FORMATS = ("QDQ", "QOperator")
 
@@ -50,19 +55,24 @@ def non_defaults(config) -> dict:
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """How a static method picks activation ranges: which train sentences, and which algorithm.
+    """How a static method picks activation ranges: which train sentences, how they are fed, and
+    which algorithm.
 
     ``percentile`` is read by the percentile method only; ``num_bins`` by entropy and percentile
-    (the histogram of ORT's calibrators); ``num_quantized_bins`` by entropy only. A field the
-    chosen method does not read, set to other than its default, is an error.
+    (the histogram of ORT's calibrators); ``num_quantized_bins`` by entropy only; ``batch_size`` by
+    ``padding="max_length"`` only (dynamic padding feeds one sentence at a time). A field that is
+    not read, set to other than its default, is an error.
     """
 
     method: str = "minmax"
     # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
     samples: int = 104
     batch_size: int = 8
+    # Truncation length, and the padded length when padding is "max_length".
     max_length: int = 128
     seed: int = 42
+    # Padding changes the activation ranges: pad tokens' hidden states go through every MatMul.
+    padding: str = "dynamic"
     percentile: float = 99.999
     # Entropy searches clipping thresholds between num_quantized_bins/2 and num_bins/2 bins: with
     # equal values (optimum's default, 128/128) the only candidate is the full range, i.e. minmax.
@@ -83,6 +93,7 @@ class CalibrationConfig:
             "calibration",
             [
                 (self.method in CALIBRATIONS, f"method must be one of {CALIBRATIONS}, not {self.method!r}"),
+                (self.padding in CALIBRATION_PADDINGS, f"padding must be one of {CALIBRATION_PADDINGS}, not {self.padding!r}"),
                 (self.samples >= 1 and self.batch_size >= 1, "samples and batch_size must be at least 1"),
                 (self.max_length >= 8, "max_length must be at least 8"),
                 (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
@@ -93,6 +104,11 @@ class CalibrationConfig:
         if ignored:
             raise ConfigError(
                 f"calibration {self.method!r} does not read {', '.join(ignored)} (it reads {list(self.READS[self.method]) or 'no histogram settings'}); leave it at its default"
+            )
+        if self.padding == "dynamic" and "batch_size" in non_defaults(self):
+            raise ConfigError(
+                "calibration padding 'dynamic' feeds one unpadded sentence at a time, as inference does, so it does not read batch_size; "
+                "set calibration_padding='max_length' to calibrate on padded batches"
             )
         if self.method == "entropy" and self.num_quantized_bins >= self.num_bins:
             raise ConfigError(
@@ -134,19 +150,54 @@ class MethodConfig:
 # ------------------------------------------------------------------------------ methods
 
 
+@dataclass(frozen=True, eq=False)
+class TuningScore:
+    """A candidate scored on the labelled tuning split as reporting scores (batch 1, dynamic padding,
+    the run's truncation): its predictions beside the gold labels, so a search can compare two
+    candidates example by example and not only by their counts."""
+
+    predicted: tuple[int, ...]
+    gold: tuple[int, ...]
+    # One row of label probabilities per example (numpy, n x labels).
+    probabilities: object = None
+
+    @property
+    def correct(self) -> int:
+        return sum(p == g for p, g in zip(self.predicted, self.gold))
+
+    @property
+    def total(self) -> int:
+        return len(self.gold)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
 @dataclass
 class QuantizeJob:
-    """What ``Method.quantize`` gets: the recipe (``fp32_nodes`` already expanded to node names),
-    the prepared source graph (tokenizer and config beside it), the empty folder to write
-    ``model.onnx`` to, a scratch folder, the calibration dataset (static methods) and
-    ``evaluate(model_bytes) -> accuracy`` on the labelled tuning split (None without one)."""
+    """What ``Method.quantize`` gets.
+
+    ``recipe``: the recipe (``fp32_nodes`` expanded to node names when the source is ONNX).
+    ``source``: the prepared ONNX graph (``source_format="onnx"``; tokenizer and config beside it)
+    or the fp32 transformers folder (``"torch"``). ``out_dir``: the empty folder to write
+    ``output_file`` to; ``work_dir``: scratch. ``calibration``: the calibration batches (static
+    methods; a ``calibration.CalibrationData``). ``inference``: the run's ``systems.InferenceConfig``
+    (batch 1, dynamic padding, max_length, threads), so a method can score as reporting does.
+    ``tuning`` and ``evaluate(model_bytes) -> TuningScore``: the labelled tuning split and an ONNX
+    scorer on it, given only to recipes that need tuning (``Recipe.needs_tuning``), else None.
+    ``torch_dir``: the fp32 PyTorch folder (None when the run has none).
+    """
 
     recipe: object
     source: Path
     out_dir: Path
     work_dir: Path
     calibration: object = None
-    evaluate: Callable[[bytes], float] | None = None
+    evaluate: Callable[[bytes], TuningScore] | None = None
+    tuning: object = None
+    inference: object = None
+    torch_dir: Path | None = None
 
 
 class Method:
@@ -157,13 +208,34 @@ class Method:
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     is_static: ClassVar[bool] = True
     # Scores trials on a labelled tuning split (accuracy-aware): ``job.evaluate`` must be given.
+    # A method whose config decides it overrides ``uses_tuning``.
     needs_tuning: ClassVar[bool] = False
     # The CalibrationConfig fields a static method reads; the others must keep their defaults.
     calibration_fields: ClassVar[tuple[str, ...]] = field_names(CalibrationConfig)
+    # The system backend that loads ``out_dir`` (a registered ``systems`` backend name).
+    backend: ClassVar[str] = "onnxruntime"
+    # What ``job.source`` is: "onnx" (the prepared fp32 graph) or "torch" (the fp32 transformers folder).
+    source_format: ClassVar[str] = "onnx"
+    # The file(s) the method writes into ``out_dir``; the record's size is their sum.
+    output_file: ClassVar[str | tuple[str, ...]] = "model.onnx"
+
+    @classmethod
+    def uses_tuning(cls, config: MethodConfig) -> bool:
+        """Whether a recipe with ``config`` scores candidates on the tuning split."""
+        return cls.needs_tuning
+
+    @classmethod
+    def output_files(cls) -> tuple[str, ...]:
+        return (cls.output_file,) if isinstance(cls.output_file, str) else tuple(cls.output_file)
 
     def quantize(self, job: QuantizeJob) -> dict | None:
-        """Write ``job.out_dir / "model.onnx"``; return what the record keeps as ``tuning`` (or None)."""
+        """Write ``job.out_dir / output_file``; return what the record keeps as ``tuning`` (or None)."""
         raise NotImplementedError
+
+    def op_table(self, job: QuantizeJob) -> list[dict] | None:
+        """Rows ``{"node", "op_type", "precision": "int8" | "fp32"}`` for the record; None lets the
+        pipeline compute them from the ONNX source and output (ONNX outputs only)."""
+        return None
 
 
 METHODS: dict[str, type[Method]] = {}
@@ -176,6 +248,8 @@ def register_method(cls: type[Method]) -> type[Method]:
         raise TypeError(f"{cls.__qualname__}: a method needs a name")
     if not (isinstance(cls.config_class, type) and issubclass(cls.config_class, MethodConfig)):
         raise TypeError(f"method {name}: config_class must subclass MethodConfig")
+    if cls.source_format not in SOURCE_FORMATS:
+        raise TypeError(f"method {name}: source_format must be one of {SOURCE_FORMATS}")
     known = METHODS.get(name)
     if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
         raise TypeError(f"method {name} is defined twice: {known.__module__}.{known.__qualname__} and {cls.__module__}.{cls.__qualname__}")

@@ -85,7 +85,7 @@ class IncStatic(Method):
     config_class = IncStaticConfig
     is_static = True
     needs_tuning = True
-    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed")
+    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding")
 
     def quantize(self, job: QuantizeJob) -> dict:
         if job.evaluate is None:
@@ -102,19 +102,18 @@ class TuningFailed(UserError):
 
 
 class CalibrationLoader:
-    """The ``(inputs, label)`` batches INC's ONNX adaptor iterates; labels are unused."""
+    """The ``(inputs, label)`` batches INC's ONNX adaptor iterates (a ``CalibrationData``'s); labels are unused."""
 
-    def __init__(self, dataset, batch_size: int):
-        self.dataset = dataset
-        self.batch_size = batch_size
+    def __init__(self, calibration):
+        self.calibration = calibration
+        self.batch_size = calibration.batch_size
 
     def __iter__(self):
-        for start in range(0, len(self.dataset), self.batch_size):
-            rows = self.dataset[start : start + self.batch_size]
-            yield {"input_ids": rows["input_ids"], "attention_mask": rows["attention_mask"]}, None
+        for batch in self.calibration.batches():
+            yield batch, None
 
     def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return math.ceil(len(self.calibration) / self.batch_size)
 
 
 def inc_config(recipe: Recipe):
@@ -156,8 +155,8 @@ def inc_config(recipe: Recipe):
     )
 
 
-def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration_dataset, evaluate: Callable) -> dict:
-    """Tune and save ``out_dir/model.onnx``; ``evaluate(model_bytes) -> accuracy`` scores each trial.
+def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration, evaluate: Callable) -> dict:
+    """Tune and save ``out_dir/model.onnx``; ``evaluate(model_bytes) -> TuningScore`` scores each trial.
 
     Returns the tuning history: every evaluated trial's accuracy and the time taken.
     """
@@ -172,8 +171,11 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
 
     def eval_func(model) -> float:
         started = time.perf_counter()
-        accuracy = evaluate(model.SerializeToString() if hasattr(model, "SerializeToString") else onnx.load(model).SerializeToString())
-        trials.append({"trial": len(trials), "accuracy": accuracy, "seconds": round(time.perf_counter() - started, 2)})
+        score = evaluate(model.SerializeToString() if hasattr(model, "SerializeToString") else onnx.load(model).SerializeToString())
+        accuracy = score.accuracy
+        trials.append(
+            {"trial": len(trials), "accuracy": accuracy, "correct": score.correct, "seconds": round(time.perf_counter() - started, 2)}
+        )
         what = "fp32 baseline" if len(trials) == 1 else f"int8 trial {len(trials) - 1} of at most {recipe.config.max_trials}"
         tqdm.write(f"  {recipe.name}: {what}: accuracy {100 * accuracy:.2f} % on the tuning split", file=sys.stderr)
         return accuracy
@@ -183,7 +185,7 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
     quantized = quantization.fit(
         onnx.load(str(source)),
         inc_config(recipe),
-        calib_dataloader=CalibrationLoader(calibration_dataset, recipe.calibration.batch_size),
+        calib_dataloader=CalibrationLoader(calibration),
         eval_func=eval_func,
     )
     if quantized is None:

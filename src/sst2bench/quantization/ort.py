@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .base import INT8_TYPES, CalibrationConfig, MethodConfig, QuantizeJob
+from .isa import ISAS
 from .recipes import Recipe
 
 
@@ -25,9 +26,15 @@ class OrtConfig(MethodConfig):
     reduce_range: bool = False
     # optimum's exclusions: LayerNorm, GELU, residual Add, embedding Add, the Add before Softmax.
     optimum_exclusions: bool = True
+    # The CPU the model is for ("auto": the one quantizing); it decides reduce_range (see isa.py).
+    isa: str = "none"
 
     def checks(self):
-        return super().checks() + [(self.weight_type in INT8_TYPES, f"weight_type must be one of {INT8_TYPES}")]
+        return super().checks() + [
+            (self.weight_type in INT8_TYPES, f"weight_type must be one of {INT8_TYPES}"),
+            (self.isa in ISAS, f"isa must be one of {ISAS}"),
+            (self.isa == "none" or not self.reduce_range, f"isa {self.isa!r} decides reduce_range: leave reduce_range at its default"),
+        ]
 
 
 SOURCE_FILE = "model.onnx"
@@ -123,26 +130,50 @@ def calibration_config(calibration: CalibrationConfig, dataset):
     return AutoCalibrationConfig.percentiles(dataset, num_bins=calibration.num_bins, percentile=calibration.percentile)
 
 
-def quantize_ort(job: QuantizeJob) -> None:
+class BatchReader:
+    """ORT's CalibrationDataReader over prepared batches."""
+
+    def __init__(self, batches):
+        self.batches = iter(batches)
+
+    def get_next(self):
+        return next(self.batches, None)
+
+
+def calibrate(job: QuantizeJob, operators) -> object:
+    """Activation ranges of ``job.source`` on ``job.calibration`` with the recipe's calibrator.
+
+    ORT's histogram calibrators (entropy, percentile) stack a collect call's batches into one
+    array, so batches of different lengths (dynamic padding) go one collect call each; minmax and
+    equal-length batches go in one call. The augmented model goes to the work folder, not the cwd.
+    """
+    calibration = job.recipe.calibration
+    calibrator = calibration_config(calibration, job.calibration.dataset).create_calibrator(
+        onnx_model_path=job.source.as_posix(),
+        operators_to_quantize=list(operators),
+        augmented_model_name=str(job.work_dir / "augmented_model.onnx"),
+    )
+    if calibration.method == "minmax" or job.calibration.equal_lengths:
+        calibrator.collect_data(BatchReader(job.calibration.batches()))
+    else:
+        for batch in job.calibration.batches():
+            calibrator.collect_data(BatchReader([batch]))
+    return calibrator.compute_data()
+
+
+def quantize_ort(job: QuantizeJob, config=None, ranges=None) -> None:
     """Quantize ``job.source`` into ``job.out_dir / model.onnx`` with optimum's ORTQuantizer.
 
-    Static recipes calibrate on ``job.calibration`` (tokenized ``input_ids``/``attention_mask``).
-    optimum's intermediate ``augmented_model.onnx`` goes to the work folder, not the cwd.
+    ``config`` (optimum's QuantizationConfig) defaults to the recipe's; static recipes calibrate
+    on ``job.calibration`` unless ``ranges`` (from ``calibrate``) are given.
     """
     from optimum.onnxruntime import ORTQuantizer
 
     recipe = job.recipe
     quantizer = ORTQuantizer.from_pretrained(job.source.parent, file_name=job.source.name)
-    config = quantization_config(recipe)
-    ranges = None
-    if recipe.is_static:
-        ranges = quantizer.fit(
-            dataset=job.calibration,
-            calibration_config=calibration_config(recipe.calibration, job.calibration),
-            onnx_augmented_model_name=job.work_dir / "augmented_model.onnx",
-            operators_to_quantize=config.operators_to_quantize,
-            batch_size=recipe.calibration.batch_size,
-        )
+    config = config or quantization_config(recipe)
+    if recipe.is_static and ranges is None:
+        ranges = calibrate(job, config.operators_to_quantize)
     preprocessor = optimum_exclusions() if recipe.config.optimum_exclusions else None
     quantizer.quantize(config, save_dir=job.out_dir, calibration_tensors_range=ranges, preprocessor=preprocessor)
     (produced,) = [p for p in job.out_dir.glob("*.onnx")]

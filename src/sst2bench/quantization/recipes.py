@@ -22,6 +22,7 @@ CALIBRATION_FIELDS = {
     "calibration_batch_size": "batch_size",
     "calibration_max_length": "max_length",
     "calibration_seed": "seed",
+    "calibration_padding": "padding",
     "percentile": "percentile",
     "num_bins": "num_bins",
     "num_quantized_bins": "num_quantized_bins",
@@ -110,8 +111,9 @@ class Recipe:
 
     @property
     def needs_tuning(self) -> bool:
-        """Whether the method scores trials on a labelled tuning split (INC's accuracy-aware tuning)."""
-        return get_method(self.method).needs_tuning
+        """Whether the recipe scores candidates on a labelled tuning split (INC's accuracy-aware
+        tuning, the mixed-precision search): then the tuning split is one of its inputs."""
+        return get_method(self.method).uses_tuning(self.config)
 
     def to_dict(self) -> dict:
         """JSON-able: ``{"name", "method", "config": {...}, "calibration": {...} or None}``."""

@@ -7,35 +7,18 @@ import shutil
 import time
 from pathlib import Path
 
+from ..errors import UserError
 from ..paths import size_mib
 from ..provenance import provenance
-from ..systems import InferenceConfig, OrtSystem
+from ..systems import InferenceConfig
 from .artifacts import match_nodes, op_table, qparams_digest, save_record, summarize_ops
-from .base import CalibrationConfig, QuantizeJob, get_method
+from .base import QuantizeJob, get_method
+from .calibration import calibration_data
+from .isa import for_target, recipe_isa
 from .recipes import Recipe
+from .scoring import onnx_scorer
 
 MODEL_FILE = "model.onnx"
-
-
-def calibration_dataset(calibration: CalibrationConfig, tokenizer, train_split):
-    """A seeded sample of train sentences, padded to the calibration's length (Intel: 104 at 128)."""
-    import datasets
-
-    sample = train_split.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(train_split))))
-    encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding="max_length")
-    return datasets.Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
-
-
-def onnx_accuracy(model_dir: Path, split, threads: int = 1):
-    """``evaluate(model_bytes) -> accuracy`` on a labelled split, for accuracy-aware tuning."""
-    texts, gold = list(split["sentence"]), list(split["label"])
-
-    def evaluate(model_bytes: bytes) -> float:
-        system = OrtSystem(model_dir, InferenceConfig(batch_size=64, threads=threads), model_bytes=model_bytes)
-        predicted = system.predict(texts)
-        return sum(p.label == g for p, g in zip(predicted, gold)) / len(gold)
-
-    return evaluate
 
 
 def method_module(recipe: Recipe) -> str:
@@ -44,10 +27,23 @@ def method_module(recipe: Recipe) -> str:
     return get_method(recipe.method).__module__
 
 
-def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_split, tuning_split=None, threads: int = 1) -> dict:
-    """Quantize the fp32 ONNX folder with ``recipe`` into ``out_dir`` and record how.
+def quantize(
+    recipe: Recipe,
+    fp32_dir: Path | str,
+    out_dir: Path | str,
+    train_split,
+    tuning_split=None,
+    threads: int = 1,
+    *,
+    torch_dir: Path | str | None = None,
+    inference: InferenceConfig | None = None,
+) -> dict:
+    """Quantize the fp32 model with ``recipe`` into ``out_dir`` and record how.
 
-    ``tuning_split`` (labelled) is what accuracy-aware methods (INC) score trials on.
+    ``fp32_dir`` is the fp32 ONNX folder; ``torch_dir`` the fp32 PyTorch folder, which methods
+    with ``source_format="torch"`` read. ``tuning_split`` (labelled) is what accuracy-aware
+    recipes (INC, the mixed-precision search) score candidates on, with ``inference`` (default:
+    the evaluation protocol at ``threads`` threads) as reporting scores.
     """
     from transformers import AutoTokenizer
 
@@ -55,48 +51,75 @@ def quantize(recipe: Recipe, fp32_dir: Path | str, out_dir: Path | str, train_sp
 
     method = get_method(recipe.method)()
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
+    isa = recipe_isa(recipe)
+    inference = inference or InferenceConfig(threads=threads)
+    if recipe.needs_tuning and tuning_split is None:
+        raise UserError(f"recipe {recipe.name!r} scores candidates on a labelled tuning split, and none was given")
+    if method.source_format == "torch" and (torch_dir is None or not Path(torch_dir).is_dir()):
+        raise UserError(f"recipe {recipe.name!r}: method {recipe.method} quantizes the fp32 PyTorch model, and its folder {torch_dir} does not exist")
     work_dir = out_dir.parent / f".{out_dir.name}-work"
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     started = time.perf_counter()
-    source = prepare_source(recipe, fp32_dir, work_dir / "source")
-    # fp32_nodes may hold fnmatch patterns; the quantizers get the concrete names they match.
-    fp32_nodes = match_nodes(recipe.config.fp32_nodes, source, what=f"recipe {recipe.name!r}: fp32_nodes")
+    if method.source_format == "onnx":
+        source = prepare_source(recipe, fp32_dir, work_dir / "source")
+        # fp32_nodes may hold fnmatch patterns; the quantizers get the concrete names they match.
+        fp32_nodes = match_nodes(recipe.config.fp32_nodes, source, what=f"recipe {recipe.name!r}: fp32_nodes")
+    else:  # a PyTorch method reads fp32_nodes as module names, its own way
+        source, fp32_nodes = Path(torch_dir), recipe.config.fp32_nodes
     tokenizer = AutoTokenizer.from_pretrained(fp32_dir)
+    tuning = tuning_split if recipe.needs_tuning else None
     job = QuantizeJob(
-        recipe=recipe.replace(fp32_nodes=fp32_nodes),
+        recipe=for_target(recipe, isa).replace(fp32_nodes=fp32_nodes),
         source=source,
         out_dir=out_dir,
         work_dir=work_dir,
-        calibration=calibration_dataset(recipe.calibration, tokenizer, train_split) if recipe.is_static else None,
-        evaluate=onnx_accuracy(fp32_dir, tuning_split, threads) if method.needs_tuning and tuning_split is not None else None,
+        calibration=calibration_data(recipe.calibration, tokenizer, train_split) if recipe.is_static else None,
+        evaluate=onnx_scorer(fp32_dir, tuning, inference) if tuning is not None else None,
+        tuning=tuning,
+        inference=inference,
+        torch_dir=Path(torch_dir) if torch_dir is not None else None,
     )
     out_dir.mkdir(parents=True)
-    tuning = method.quantize(job)
+    tuning_record = method.quantize(job)
     # The fp32 folder's config and tokenizer, as they are: a quantizer's own copy names the
     # temporary folder it read from, which would make two equal models look different.
+    outputs = method.output_files()
     for path in fp32_dir.iterdir():
-        if path.is_file() and path.suffix != ".onnx":
+        if path.is_file() and path.suffix != ".onnx" and path.name not in outputs:
             shutil.copy2(path, out_dir / path.name)
     seconds = time.perf_counter() - started
-    table = op_table(source, out_dir / MODEL_FILE, set(recipe.config.operators))
+    onnx_output = outputs == (MODEL_FILE,)
+    table = method.op_table(job)
+    if table is None and onnx_output:
+        onnx_source = source if method.source_format == "onnx" else fp32_dir / MODEL_FILE
+        table = op_table(onnx_source, out_dir / MODEL_FILE, set(recipe.config.operators))
+    table = table or []
     record = save_record(
         out_dir,
         {
             "recipe": recipe.to_dict(),
-            "source_graph": "fused by ONNX Runtime's transformer optimizer" if recipe.config.optimize_graph else "as exported",
+            "backend": method.backend,
+            "isa": isa.to_dict() if isa else None,
+            "source_graph": source_description(recipe, method),
             "ops": summarize_ops(table),
             "fp32_fallback": [row for row in table if row["precision"] == "fp32"],
             "op_table": table,
             "fp32_nodes_matched": list(fp32_nodes),
-            "qparams_digest": qparams_digest(out_dir / MODEL_FILE),
-            "size_mib": size_mib(out_dir / MODEL_FILE),
+            "qparams_digest": qparams_digest(out_dir / MODEL_FILE) if onnx_output else None,
+            "size_mib": round(sum(size_mib(out_dir / name) for name in outputs), 2),
             "fp32_size_mib": size_mib(fp32_dir / MODEL_FILE),
             "quantization_seconds": round(seconds, 1),
-            "tuning": tuning,
+            "tuning": tuning_record,
             "provenance": provenance({"recipe": recipe.name}),
         },
     )
     shutil.rmtree(work_dir, ignore_errors=True)
     return record
+
+
+def source_description(recipe: Recipe, method) -> str:
+    if method.source_format == "torch":
+        return "the fp32 PyTorch model"
+    return "fused by ONNX Runtime's transformer optimizer" if recipe.config.optimize_graph else "as exported"

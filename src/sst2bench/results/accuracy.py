@@ -65,6 +65,32 @@ class EvalSetResult(Schema):
     systems: dict[str, SystemAccuracy] = {}
 
 
+class SeedSpread(Schema):
+    """A static recipe's correct count on the reported split for each calibration seed."""
+
+    counts: dict[int, int]
+    n: int
+    min: int
+    median: float
+    max: int
+
+
+class CrossfitFoldScore(Schema):
+    tuned_on: int
+    scored_on: int
+    correct: int
+
+
+class CrossfitEstimate(Schema):
+    """2-fold cross-fitting on the reported split: tune on one half, score the other, swap, add the counts.
+    ``tuned_on_reported`` names the system tuned on the whole reported split, to show beside it."""
+
+    correct: int
+    total: int
+    folds: list[CrossfitFoldScore]
+    tuned_on_reported: str
+
+
 class AccuracyResult(StageResult):
     split: str = ""
     n: int = 0
@@ -72,3 +98,10 @@ class AccuracyResult(StageResult):
     skipped: dict[str, str] = {}
     # The run's other evaluation sets (params ``evaluation_sets``), by name.
     sets: dict[str, EvalSetResult] = {}
+    # Every system on the tuning split (params ``data.tuning``; its ``source`` names where it comes
+    # from): where a recommendation is made, so that the reported split only reports.
+    tuning: EvalSetResult | None = None
+    # Per static recipe: its count over the run's calibration seeds.
+    seeds: dict[str, SeedSpread] = {}
+    # Per accuracy-aware recipe: the held-out estimate by cross-fitting on the reported split.
+    crossfit: dict[str, CrossfitEstimate] = {}

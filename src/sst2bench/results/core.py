@@ -13,6 +13,8 @@ from ..errors import UserError
 SCHEMA_VERSION = 2
 FP32_TORCH = "fp32-torch"
 FP32_ORT = "fp32-ort"
+# fp32 ONNX Runtime on the graph fused by its transformer optimizer: where optimize_graph recipes start.
+FP32_ORT_FUSED = "fp32-ort-fused"
 REFERENCE = "intel-int8-published"
 Status = Literal["done", "skipped", "failed", "partial"]
 # A stage that stopped part-way is run again next time, never taken from the cache.

@@ -1,8 +1,8 @@
-"""Stage 40's result: the latency sweep."""
+"""Stage 40's result: interleaved latency rounds, speed ratios with their spread, and the machine's limit."""
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from collections.abc import Sequence
 
 from .core import Schema, StageResult
 
@@ -40,19 +40,95 @@ class LatencyStats(Schema):
 
 
 class LatencyMeasurement(LatencyStats):
-    """One system at one (threads, batch, padding) setting, measured in its own worker process."""
+    """One system at one (threads, batch, padding) setting: calls pooled over every round.
 
-    model_config = ConfigDict(extra="allow")  # workers add their own diagnostics (thread settings)
+    Print a percentile only if it is in ``supported_percentiles`` (the rule is in
+    ``sst2bench.latency.supported_percentiles``); compare systems with ``round_p50_ms``, one p50
+    per round in ``rounds`` order. The forward pass is the call minus its tokenizer time. Memory
+    is what the model adds to its own process (current RSS, before the load subtracted)."""
 
     system: str
     family: str
     threads: int
     batch_size: int
     padding: str
+    supported_percentiles: list[int]
+    rounds: list[int]
+    round_p50_ms: list[float]
+    tokenize_p50_ms: float | None = None
+    tokenize_mean_ms: float | None = None
+    forward_p50_ms: float | None = None
+    forward_mean_ms: float | None = None
     durations_ms: list[float]
     load_seconds: float
-    rss_after_load_mib: float
-    peak_rss_mib: float
+    rss_shared_libraries_mib: float  # transformers (and torch) imported before the baseline, counted apart
+    rss_before_load_mib: float
+    rss_added_after_load_mib: float
+    rss_added_after_calls_mib: float
+    thread_settings: dict
+
+
+class SpeedRatio(Schema):
+    """p50 of the baseline over p50 of the system (higher is faster), per round: the median and
+    the range. A bar counts as met only when ``low`` clears it (see :meth:`clears`)."""
+
+    system: str
+    baseline: str
+    threads: int
+    batch_size: int
+    padding: str
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    def clears(self, bar: float) -> bool:
+        return self.low >= bar
+
+
+class PeakThroughput(Schema):
+    """One matrix-multiply graph timed in ONNX Runtime: best of ``repeats`` calls."""
+
+    precision: str  # fp32, int8 (MatMulInteger u8×s8) or int8-dynamic (DynamicQuantizeMatMul, activations quantized per call)
+    shape: str  # "large" (one square GEMM) or "model" (every weight GEMM of the model at the sample's mean tokens)
+    rows: int
+    macs: int  # multiply-adds per call of the graph; one multiply-add counts as two operations
+    threads: int
+    best_ms: float
+    median_ms: float
+    gops_per_second: float
+
+
+class MachineLimit(Schema):
+    """This CPU's matrix-multiply throughput, measured with the runtime the systems use."""
+
+    method: str
+    cpu: str
+    isa: list[str]
+    runtime: str
+    repeats: int
+    peaks: list[PeakThroughput]
+
+    def gops(self, precision: str, shape: str, threads: int) -> float | None:
+        found = [p.gops_per_second for p in self.peaks if (p.precision, p.shape, p.threads) == (precision, shape, threads)]
+        return found[0] if found else None
+
+
+class PeakFraction(Schema):
+    """A system's forward pass against the machine's limit at batch 1: its multiply-adds per call
+    (mean over the latency sample), split by the precision each GEMM runs in, and the time those
+    would take at the measured peaks over the forward time measured. Speed-up headroom is 1 / fraction."""
+
+    system: str
+    threads: int
+    tokens_mean: float
+    macs_int8: float
+    macs_fp32: float
+    forward_mean_ms: float
+    achieved_gops_per_second: float
+    fraction_of_model_shape_peak: float | None
+    fraction_of_large_peak: float | None
+    note: str = ""
 
 
 class LatencyResult(StageResult):
@@ -60,15 +136,72 @@ class LatencyResult(StageResult):
     settings: dict = {}
     texts: list[str] = []
     results: list[LatencyMeasurement] = []
+    ratios: list[SpeedRatio] = []
     size_mib: dict[str, float] = {}
+    # Median per-round ratio at batch 1, 1 thread, dynamic padding (see ``ratios`` for the range).
     speedup_vs_fp32_ort: dict[str, float] = {}
     speedup_vs_fp32_torch: dict[str, float] = {}
+    peak: MachineLimit | None = None
+    peak_fractions: list[PeakFraction] = []
     skipped: dict[str, str] = {}
 
+    def measurement(self, system: str, threads: int = 1, batch_size: int = 1, padding: str = "dynamic") -> LatencyMeasurement | None:
+        found = [r for r in self.results if (r.system, r.threads, r.batch_size, r.padding) == (system, threads, batch_size, padding)]
+        return found[0] if found else None
+
     def table(self):
-        """One row per system and setting, fastest first within a setting."""
+        """One row per system and setting, fastest first within a setting; unsupported percentiles blank."""
         import pandas as pd
 
-        columns = ["system", "threads", "batch_size", "padding", "count", "p50_ms", "p99_ms", "samples_per_second", "peak_rss_mib"]
-        rows = [r.model_dump(include=set(columns)) for r in self.results]
+        columns = ["system", "threads", "batch_size", "padding", "count", "p50_ms", "p90_ms", "p99_ms", "forward_p50_ms", "tokenize_p50_ms"]
+        columns += ["samples_per_second", "rss_added_after_calls_mib"]
+        rows = []
+        for r in self.results:
+            row = r.model_dump(include=set(columns))
+            for p in (90, 99):
+                if p not in r.supported_percentiles:
+                    row[f"p{p}_ms"] = None
+            rows.append(row)
         return pd.DataFrame(rows, columns=columns).sort_values(["threads", "padding", "batch_size", "p50_ms"], ignore_index=True)
+
+
+def faster_baseline(
+    result: LatencyResult, baselines: Sequence[str], threads: int = 1, batch_size: int = 1, padding: str = "dynamic"
+) -> str | None:
+    """Of ``baselines``, the one measured at this setting with the lowest median per-round p50."""
+    import numpy as np
+
+    measured = [
+        (float(np.median(m.round_p50_ms)), name) for name in baselines if (m := result.measurement(name, threads, batch_size, padding))
+    ]
+    return min(measured)[1] if measured else None
+
+
+def ratio_summary(
+    result: LatencyResult, system: str, baseline: str | Sequence[str], threads: int = 1, batch_size: int = 1, padding: str = "dynamic"
+) -> SpeedRatio | None:
+    """The system's speed-up over ``baseline`` (or over the faster of several), one ratio per round
+    both were measured in, from that round's p50s: the median and the min–max across rounds."""
+    import numpy as np
+
+    if not isinstance(baseline, str):
+        baseline = faster_baseline(result, baseline, threads, batch_size, padding)
+    ours = result.measurement(system, threads, batch_size, padding)
+    theirs = result.measurement(baseline, threads, batch_size, padding) if baseline else None
+    if ours is None or theirs is None:
+        return None
+    base = dict(zip(theirs.rounds, theirs.round_p50_ms))
+    per_round = [base[r] / p50 for r, p50 in zip(ours.rounds, ours.round_p50_ms) if r in base]
+    if not per_round:
+        return None
+    return SpeedRatio(
+        system=system,
+        baseline=baseline,
+        threads=threads,
+        batch_size=batch_size,
+        padding=padding,
+        median=float(np.median(per_round)),
+        low=min(per_round),
+        high=max(per_round),
+        rounds=len(per_round),
+    )

@@ -14,7 +14,12 @@ class OnnxAgreement(Schema):
 class ModelResult(StageResult):
     fp32_dir: str = ""
     onnx_dir: str = ""
+    # The export after ONNX Runtime's transformer optimizer (the graph optimize_graph recipes start from).
+    fused_onnx_dir: str = ""
     size_mib: dict[str, float] = {}
     onnx_agreement: OnnxAgreement | None = None
     standin: dict | None = None
     data_files: list[dict] = []
+    # The tuning split and the train rows left for fitting: source, rows removed, and per set its
+    # rows, word counts and checksum (data.describe_split).
+    tuning_split: dict | None = None

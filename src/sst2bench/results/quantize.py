@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .core import Schema, StageResult
 
 
@@ -21,12 +23,29 @@ class RecipeResult(Schema):
     tuning: dict | None = None
     qparams_digest: str | None = None
     cache: str = ""
+    # For accuracy-aware recipes: the split its choices were made on ("tuning", "validation" (the
+    # reported split: Intel's protocol, marked in the report) or "validation-half" (a cross-fit fold)).
+    tuned_on: Literal["tuning", "validation", "validation-half"] | None = None
+    # For a copy of a recipe (another calibration seed, a cross-fit fold): the recipe it copies.
+    variant_of: str | None = None
+
+
+class CrossfitFold(Schema):
+    """One fold of 2-fold cross-fitting: a model tuned on ``tuned_on_idx``, to be scored on ``scored_on_idx``."""
+
+    model: RecipeResult
+    tuned_on_idx: list[int]
+    scored_on_idx: list[int]
 
 
 class QuantizeResult(StageResult):
     recipes: dict[str, RecipeResult] = {}
     # Groups of differently named recipes whose quantization parameters are all equal.
     identical_qparams: list[list[str]] = []
+    # Static recipes calibrated with the run's other calibration seeds: scored, never timed.
+    seed_variants: dict[str, RecipeResult] = {}
+    # Accuracy-aware recipes re-tuned on each half of the reported split (params data.tuning).
+    crossfit: dict[str, list[CrossfitFold]] = {}
 
     def table(self):
         import pandas as pd

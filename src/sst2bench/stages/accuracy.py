@@ -10,7 +10,12 @@ from ..errors import MissingPrerequisite
 from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_TORCH, AccuracyResult, Comparison, EvalSetResult, QuantizeResult, SystemAccuracy, read_result, write_result
-from .common import all_specs, eval_split, load_data, model_result, score, skipped
+from ..results.accuracy import CrossfitEstimate, CrossfitFoldScore, SeedSpread
+from ..systems import SystemSpec
+from .common import all_specs, eval_split, load_data, model_result, score, seed_variant_specs, skipped, tuning_split
+
+# Where the tuning split's predictions go, under runs/<run>/predictions/ (an evaluation set may not take this name).
+TUNING_PREDICTIONS = "tuning"
 
 
 def compare_with_sentences(baseline, candidate, split) -> Comparison:
@@ -74,15 +79,58 @@ def score_set(cfg: RunConfig, specs, settings: EvalSetConfig, progress: bool = T
     return EvalSetResult(source=str(source), n=len(split), systems=systems)
 
 
+def seed_spreads(cfg: RunConfig, quantized: QuantizeResult, split, progress: bool = True) -> dict[str, SeedSpread]:
+    """Per static recipe with seed variants: its correct count on ``split`` for each calibration seed."""
+    import statistics
+
+    counts: dict[str, dict[int, int]] = {}
+    for name, spec in seed_variant_specs(cfg).items():
+        base = quantized.seed_variants[name].variant_of
+        if base not in counts:
+            own = quantized.recipes[base]
+            own_spec = SystemSpec(base, own.backend, own.path, "int8")
+            counts[base] = {own.recipe["calibration"]["seed"]: score(cfg, own_spec, split, progress)[0]["correct"]}
+        counts[base][quantized.seed_variants[name].recipe["calibration"]["seed"]] = score(cfg, spec, split, progress)[0]["correct"]
+    return {
+        base: SeedSpread(
+            counts=by_seed, n=len(split), min=min(by_seed.values()), median=statistics.median(by_seed.values()), max=max(by_seed.values())
+        )
+        for base, by_seed in counts.items()
+    }
+
+
+def crossfit_estimates(cfg: RunConfig, quantized: QuantizeResult, split, progress: bool = True) -> dict[str, CrossfitEstimate]:
+    """Per cross-fitted recipe: each fold's model scored on the half it was not tuned on, counts added."""
+    estimates = {}
+    for name, folds in quantized.crossfit.items():
+        scores = []
+        for fold in folds:
+            wanted = set(fold.scored_on_idx)
+            held_out = split.select([row for row, idx in enumerate(split["idx"]) if idx in wanted])
+            spec = SystemSpec(fold.model.recipe["name"], fold.model.backend, fold.model.path, "int8")
+            result, _ = score(cfg, spec, held_out, progress)
+            scores.append(CrossfitFoldScore(tuned_on=len(fold.tuned_on_idx), scored_on=len(held_out), correct=result["correct"]))
+        estimates[name] = CrossfitEstimate(
+            correct=sum(fold.correct for fold in scores),
+            total=sum(fold.scored_on for fold in scores),
+            folds=scores,
+            tuned_on_reported=f"{name}@val" if f"{name}@val" in quantized.recipes else name,
+        )
+    return estimates
+
+
 def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
-    """Every system on the eval split and on the run's other evaluation sets."""
+    """Every system on the eval split, on the tuning split and on the run's other evaluation sets;
+    static recipes' other calibration seeds and the cross-fitted folds on the eval split."""
     out = cfg.runs_dir / "accuracy.json"
     model = model_result(cfg)
     if not model.done:
         return skipped(out, AccuracyResult, f"no fp32 model: {model.reason}", cfg)
-    data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
+    data, _ = load_data(cfg)
     split = eval_split(cfg, data)
+    tuning = tuning_split(cfg, data).tuning
     specs, skips = all_specs(cfg)
+    quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
     return write_result(
         out,
         AccuracyResult(
@@ -91,6 +139,13 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
             systems=score_all(cfg, specs, split, cfg.runs_dir / "predictions", progress),
             skipped=skips,
             sets={settings.name: score_set(cfg, specs, settings, progress) for settings in cfg.evaluation_sets},
+            tuning=EvalSetResult(
+                source=cfg.data.tuning.source,
+                n=len(tuning),
+                systems=score_all(cfg, specs, tuning, cfg.runs_dir / "predictions" / TUNING_PREDICTIONS, progress),
+            ),
+            seeds=seed_spreads(cfg, quantized, split, progress) if quantized.done else {},
+            crossfit=crossfit_estimates(cfg, quantized, split, progress) if quantized.done else {},
             provenance=provenance(cfg.to_dict()),
         ),
     )

@@ -13,6 +13,7 @@ from ..errors import MissingPrerequisite
 from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_ORT, FP32_TORCH, REFERENCE, ModelResult, QuantizeResult, StageResult, read_result, write_result
+from ..results.core import FP32_ORT_FUSED
 from ..systems import SystemSpec
 
 
@@ -29,6 +30,30 @@ def load_data(cfg: RunConfig, splits=("train", "validation")):
 def eval_split(cfg: RunConfig, data):
     split = data[cfg.data.eval_split]
     return split.select(range(min(cfg.data.eval_limit, len(split)))) if cfg.data.eval_limit else split
+
+
+def tuning_split(cfg: RunConfig, data):
+    """The run's tuning split and the train rows left for fitting (a data.TuningSplit): whole train
+    sentences kept apart from their phrases, or with ``data.tuning.source: validation`` the reported
+    split itself (Intel's protocol) and all of train."""
+    from ..data import make_tuning_split
+
+    return make_tuning_split(data["train"], eval_split(cfg, data), cfg.data.tuning)
+
+
+def crossfit_enabled(cfg: RunConfig) -> bool:
+    """Whether accuracy-aware recipes are also tuned on the reported split and cross-fitted on its halves."""
+    return cfg.data.tuning.source == "validation" or cfg.data.tuning.also_on_reported
+
+
+def reported_halves(cfg: RunConfig, split) -> tuple:
+    """The reported split in two seeded halves (``data.tuning.seed``), for 2-fold cross-fitting."""
+    import random
+
+    rows = list(range(len(split)))
+    random.Random(cfg.data.tuning.seed).shuffle(rows)
+    middle = len(rows) // 2
+    return split.select(sorted(rows[:middle])), split.select(sorted(rows[middle:]))
 
 
 def data_digest(split) -> str:
@@ -57,16 +82,24 @@ def model_result(cfg: RunConfig) -> ModelResult:
     return read_result(cfg.runs_dir / "model.json", ModelResult)
 
 
-def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec]:
+def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec, SystemSpec]:
+    """fp32 PyTorch, ONNX Runtime on the export, and ONNX Runtime on the fused graph int8 recipes start from."""
     return (
         SystemSpec(FP32_TORCH, "torch", str(cfg.fp32_dir), "fp32"),
         SystemSpec(FP32_ORT, "onnxruntime", str(cfg.models_dir / "fp32-onnx"), "fp32"),
+        SystemSpec(FP32_ORT_FUSED, "onnxruntime", str(cfg.models_dir / "fp32-onnx-fused"), "fp32"),
     )
 
 
 def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
     return [SystemSpec(name, r.backend, r.path, "int8") for name, r in quantized.recipes.items()] if quantized.done else []
+
+
+def seed_variant_specs(cfg: RunConfig) -> dict[str, SystemSpec]:
+    """The static recipes calibrated with the run's other seeds: scored for their spread, never timed."""
+    quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
+    return {name: SystemSpec(name, r.backend, r.path, "int8") for name, r in quantized.seed_variants.items()} if quantized.done else {}
 
 
 def reference_spec(cfg: RunConfig) -> SystemSpec:

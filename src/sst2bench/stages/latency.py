@@ -1,4 +1,4 @@
-"""Stage 40: the latency protocol over every local system; speed ratios come from this one sweep."""
+"""Stage 40: the latency protocol over every local system, speed ratios per round, and the machine's limit."""
 
 from __future__ import annotations
 
@@ -8,15 +8,84 @@ from pathlib import Path
 from ..config import RunConfig
 from ..provenance import provenance
 from ..results import FP32_ORT, FP32_TORCH, LatencyResult, write_result
-from .common import all_specs, eval_split, load_data, model_result, skipped
+from .common import all_specs, artifact_cache, eval_split, load_data, model_result, skipped
+
+
+def system_sizes(specs, model) -> dict[str, float]:
+    """Each system's file size: its ONNX graph, the model stage's figure, or its quantize record's."""
+    from ..paths import size_mib
+    from ..quantization.artifacts import load_record
+
+    sizes = {}
+    for spec in specs:
+        onnx_files = sorted(Path(spec.path).glob("*.onnx")) if spec.backend == "onnxruntime" else []
+        record = load_record(Path(spec.path)) if Path(spec.path).is_dir() else None
+        if len(onnx_files) == 1:
+            sizes[spec.name] = size_mib(onnx_files[0])
+        elif spec.name in model.size_mib:
+            sizes[spec.name] = model.size_mib[spec.name]
+        elif record and record.get("size_mib") is not None:
+            sizes[spec.name] = record["size_mib"]
+    return sizes
+
+
+def all_ratios(result: LatencyResult, baselines: list[str]) -> list:
+    """Every system's speed-up over the faster baseline, at every measured setting."""
+    from ..results.latency import ratio_summary
+
+    settings = sorted({(r.threads, r.batch_size, r.padding) for r in result.results})
+    systems = sorted({r.system for r in result.results})
+    found = (ratio_summary(result, name, baselines, *setting) for setting in settings for name in systems)
+    return [ratio for ratio in found if ratio is not None]
+
+
+def median_ratios(result: LatencyResult, baseline: str) -> dict[str, float]:
+    """Median per-round speed-up over one baseline at batch 1, 1 thread, dynamic padding."""
+    from ..results.latency import ratio_summary
+
+    found = {r.system: ratio_summary(result, r.system, baseline) for r in result.results}
+    return {name: ratio.median for name, ratio in found.items() if ratio is not None}
+
+
+def machine_limit(cfg: RunConfig, settings, specs, texts: list[str], result: LatencyResult):
+    """The measured peaks (cached per CPU) and every system's fraction of them at batch 1."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from ..peak import cached_peak, mac_polynomials, macs_at, peak_fraction, weight_gemms
+    from ..quantization.artifacts import load_record
+    from ..results.latency import MachineLimit, PeakFraction
+
+    graph = str(next((cfg.models_dir / "fp32-onnx").glob("*.onnx")))
+    tokenizer = AutoTokenizer.from_pretrained(cfg.models_dir / "fp32-onnx")
+    tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=settings.max_length)["input_ids"]]
+    rows = int(round(float(np.mean(tokens))))
+    limit = MachineLimit(
+        **cached_peak(
+            artifact_cache().root, weight_gemms(graph), rows, list(settings.threads), settings.peak_repeats, settings.peak_large_size
+        )
+    )
+    macs = macs_at(mac_polynomials(graph), tokens)
+    fractions = []
+    for spec in specs:
+        record = load_record(Path(spec.path)) if spec.family == "int8" and Path(spec.path).is_dir() else None
+        op_table = record.get("op_table") if record else None
+        for threads in settings.threads:
+            measured = result.measurement(spec.name, threads)
+            if measured is None or measured.forward_mean_ms is None:
+                continue
+            values = peak_fraction(spec.name, threads, tokens, macs, op_table, measured.forward_mean_ms, limit)
+            if spec.family == "int8" and op_table is None:
+                values["note"] = "no op table in the quantize record: every GEMM counted as fp32"
+            fractions.append(PeakFraction(**values))
+    return limit, fractions
 
 
 def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) -> LatencyResult:
     """Measurements resume where an interrupted sweep stopped; they are keyed by the models'
     content, the settings, the protocol's code and this CPU, so a changed model is measured anew."""
     from ..cache import CacheKey
-    from ..latency import sample_texts, speedups, sweep
-    from ..paths import size_mib
+    from ..latency import sample_texts
     from ..systems import backend
 
     out = cfg.runs_dir / "latency.json"
@@ -27,26 +96,40 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
     texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
     specs, skips = all_specs(cfg)
+    # Rows are keyed by round, so more rounds add to the same sweep; what only summarises them is left out.
+    measured = {
+        k: v for k, v in asdict(settings).items() if not k.startswith("peak") and k not in ("baselines", "percentile_confidence", "rounds")
+    }
     key = CacheKey.make(
         "latency",
         ("sst2bench.latency", *sorted({backend(s.backend).__module__ for s in specs})),
         inputs={s.name: s.path for s in specs},
-        params={"settings": asdict(settings), "texts": texts, "specs": [asdict(s) for s in specs]},
+        params={"settings": measured, "texts": texts, "specs": [asdict(s) for s in specs]},
         measured=True,
     )
-    results = sweep(specs, settings, texts, cfg.runs_dir / f"latency-{key.digest[:12]}.partial.jsonl", progress)
-    sizes = {s.name: size_mib(Path(s.path) / "model.onnx") if s.backend == "onnxruntime" else model.size_mib[FP32_TORCH] for s in specs}
-    return write_result(
-        out,
-        LatencyResult(
-            quick=quick,
-            settings=asdict(settings),
-            texts=texts,
-            results=results,
-            size_mib=sizes,
-            speedup_vs_fp32_ort=speedups(results, FP32_ORT),
-            speedup_vs_fp32_torch=speedups(results, FP32_TORCH),
-            skipped=skips,
-            provenance=provenance(cfg.to_dict()),
-        ),
+    result = latency_result(cfg, settings, specs, texts, cfg.runs_dir / f"latency-{key.digest[:12]}.partial.jsonl", quick, progress)
+    result.skipped = skips
+    return write_result(out, result)
+
+
+def latency_result(
+    cfg: RunConfig, settings, specs, texts: list[str], partial_path: Path, quick: bool = False, progress: bool = True
+) -> LatencyResult:
+    """The sweep (resumed from ``partial_path``), summarised: measurements, ratios, sizes, the machine's limit."""
+    from ..latency import summarize, sweep
+
+    rows = sweep(specs, settings, texts, partial_path, progress)
+    result = LatencyResult(
+        quick=quick,
+        settings=asdict(settings),
+        texts=texts,
+        results=summarize(rows, settings.percentile_confidence),
+        size_mib=system_sizes(specs, model_result(cfg)),
+        provenance=provenance(cfg.to_dict()),
     )
+    result.ratios = all_ratios(result, settings.baselines)
+    result.speedup_vs_fp32_ort = median_ratios(result, FP32_ORT)
+    result.speedup_vs_fp32_torch = median_ratios(result, FP32_TORCH)
+    if settings.peak and not quick:
+        result.peak, result.peak_fractions = machine_limit(cfg, settings, specs, texts, result)
+    return result

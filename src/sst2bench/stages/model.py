@@ -9,7 +9,8 @@ from ..config import RunConfig
 from ..errors import MissingPrerequisite, UserError
 from ..provenance import provenance
 from ..results import FP32_ORT, FP32_TORCH, ModelResult, OnnxAgreement, write_result
-from .common import artifact_cache, eval_split, fp32_specs, link, load_data, score, skipped
+from ..results.core import FP32_ORT_FUSED
+from .common import artifact_cache, eval_split, fp32_specs, link, load_data, score, skipped, tuning_split
 
 # The export must classify like PyTorch: same label everywhere, probabilities within this gap.
 MAX_EXPORT_PROBABILITY_GAP = 1e-4
@@ -29,8 +30,28 @@ def export_cached(torch_dir: Path, alias: Path) -> Path:
     return link(alias, folder)
 
 
+def fused_cached(onnx_dir: Path, alias: Path) -> Path:
+    """The fp32 export after ONNX Runtime's transformer optimizer: the very graph that int8 recipes
+    with ``optimize_graph`` start from (made by their own preparation step), once per export."""
+    from ..cache import CacheKey
+    from ..quantization import Recipe
+    from ..quantization.ort import SOURCE_FILE, prepare_source
+
+    key = CacheKey.make("fp32-onnx-fused", "sst2bench.quantization.ort", inputs={"fp32": onnx_dir}, params={"optimize_graph": True})
+
+    def make(out: Path) -> None:
+        prepare_source(Recipe.build(FP32_ORT_FUSED, "ort-dynamic", optimize_graph=True), onnx_dir, out)
+        for scratch in out.glob("*.onnx"):
+            if scratch.name != SOURCE_FILE:
+                scratch.unlink()
+
+    folder, _ = artifact_cache().get_or_make(key, make)
+    return link(alias, folder)
+
+
 def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
     from ..accuracy import load_predictions
+    from ..data import describe_split
     from ..hub import fetch_snapshot
     from ..paths import size_mib
 
@@ -39,10 +60,11 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
     standin = None
     try:
         data, files = load_data(cfg)
+        splits = tuning_split(cfg, data)
         if cfg.model.kind == "standin":
             from ..standin import build_standin
 
-            standin = build_standin(torch_dir, data, files, cfg.model.finetune, progress)
+            standin = build_standin(torch_dir, splits, data["validation"], files, cfg.model.finetune, progress)
         elif cfg.model.kind == "local":
             if not (torch_dir / "config.json").is_file():
                 raise UserError(f"model.path {torch_dir} is not a transformers model folder (no config.json)")
@@ -51,8 +73,9 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
     except MissingPrerequisite as reason:
         return skipped(out, ModelResult, str(reason), cfg)
     onnx_dir = export_cached(torch_dir, cfg.models_dir / "fp32-onnx")
+    fused_dir = fused_cached(onnx_dir, cfg.models_dir / "fp32-onnx-fused")
     split = eval_split(cfg, data)
-    torch_spec, onnx_spec = fp32_specs(cfg)
+    torch_spec, onnx_spec, _ = fp32_specs(cfg)
     _, torch_file = score(cfg, torch_spec, split, progress)
     _, onnx_file = score(cfg, onnx_spec, split, progress)
     pairs = list(zip(load_predictions(torch_file), load_predictions(onnx_file)))
@@ -73,10 +96,21 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
         ModelResult(
             fp32_dir=str(torch_dir),
             onnx_dir=str(onnx_dir),
-            size_mib={FP32_TORCH: size_mib(weights if weights.is_file() else torch_dir), FP32_ORT: size_mib(onnx_dir / "model.onnx")},
+            fused_onnx_dir=str(fused_dir),
+            size_mib={
+                FP32_TORCH: size_mib(weights if weights.is_file() else torch_dir),
+                FP32_ORT: size_mib(onnx_dir / "model.onnx"),
+                FP32_ORT_FUSED: size_mib(fused_dir / "model.onnx"),
+            },
             onnx_agreement=agreement,
             standin=standin,
             data_files=[f.__dict__ for f in files],
+            tuning_split={
+                "source": splits.source,
+                "removed_train_rows": splits.removed_train_rows,
+                "tuning": describe_split(splits.tuning),
+                "fit_train": describe_split(splits.train),
+            },
             provenance=provenance(cfg.to_dict()),
         ),
     )

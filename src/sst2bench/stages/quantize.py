@@ -1,5 +1,11 @@
 """Stage 20: every recipe of the run applied to the fp32 ONNX export, each int8 model cached by
-the content of its source, its recipe, its calibration and tuning data and the quantizer's code."""
+the content of its source, its recipe, its calibration and tuning data and the quantizer's code.
+
+Accuracy-aware recipes tune on the run's tuning split; calibration draws from train without the
+tuning sentences and their phrases. When the run asks (``data.tuning``), each accuracy-aware
+recipe is also tuned on the reported split (``<recipe>@val``, Intel's protocol) and on each half
+of it (``<recipe>@fold1``/``@fold2``) for a cross-fitted estimate; static recipes are also
+calibrated with ``quantize.calibration_seeds`` (``<recipe>@seed<N>``)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,19 @@ from pathlib import Path
 from ..config import RunConfig
 from ..provenance import provenance
 from ..results import QuantizeResult, RecipeResult, read_result, write_result
-from .common import artifact_cache, data_digest, eval_split, link, load_data, model_result, skipped
+from ..results.quantize import CrossfitFold
+from .common import (
+    artifact_cache,
+    crossfit_enabled,
+    data_digest,
+    eval_split,
+    link,
+    load_data,
+    model_result,
+    reported_halves,
+    skipped,
+    tuning_split,
+)
 
 
 def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
@@ -41,17 +59,43 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
     if not model.done:
         return skipped(out, QuantizeResult, f"no fp32 model: {model.reason}", cfg)
     data, _ = load_data(cfg)
-    tuning = eval_split(cfg, data)
-    records = {}
-    bar = tqdm(recipes or cfg.quantize.recipe_objects(), desc="quantize", unit="recipe", disable=not progress)
-    for recipe in bar:
-        bar.set_postfix_str(recipe.name)
-        folder, hit = quantized(cfg, recipe, Path(model.onnx_dir), data["train"], tuning)
+    splits = tuning_split(cfg, data)
+    reported = eval_split(cfg, data)
+
+    def made(recipe, tuning, tuned_on: str, variant_of: str | None = None) -> RecipeResult:
+        folder, hit = quantized(cfg, recipe, Path(model.onnx_dir), splits.train, tuning)
         path = link(cfg.models_dir / "int8" / recipe.name, folder)
         record = {k: v for k, v in load_record(folder).items() if k in RecipeResult.model_fields}
-        records[recipe.name] = RecipeResult(**{**record, "path": str(path), "cache": "hit" if hit else "made"})
-    previous = read_result(out, QuantizeResult, missing_ok=True).recipes if recipes else {}
-    merged = {**previous, **records}
+        return RecipeResult(
+            **{**record, "path": str(path), "cache": "hit" if hit else "made"},
+            tuned_on=tuned_on if recipe.needs_tuning else None,
+            variant_of=variant_of,
+        )
+
+    chosen = recipes or cfg.quantize.recipe_objects()
+    records, variants, crossfit = {}, {}, {}
+    bar = tqdm(chosen, desc="quantize", unit="recipe", disable=not progress)
+    for recipe in bar:
+        bar.set_postfix_str(recipe.name)
+        records[recipe.name] = made(recipe, splits.tuning, "validation" if splits.source == "validation" else "tuning")
+        for variant in cfg.quantize.seed_variants(recipe):
+            variants[variant.name] = made(variant, splits.tuning, "tuning", variant_of=recipe.name)
+        if recipe.needs_tuning and crossfit_enabled(cfg):
+            if splits.source != "validation":
+                records[f"{recipe.name}@val"] = made(
+                    recipe.replace(name=f"{recipe.name}@val"), reported, "validation", variant_of=recipe.name
+                )
+            first, second = reported_halves(cfg, reported)
+            crossfit[recipe.name] = [
+                CrossfitFold(
+                    model=made(recipe.replace(name=f"{recipe.name}@fold{fold}"), tune_on, "validation-half", variant_of=recipe.name),
+                    tuned_on_idx=list(tune_on["idx"]),
+                    scored_on_idx=list(score_on["idx"]),
+                )
+                for fold, (tune_on, score_on) in enumerate(((first, second), (second, first)), start=1)
+            ]
+    previous = read_result(out, QuantizeResult, missing_ok=True) if recipes else QuantizeResult()
+    merged = {**previous.recipes, **records}
     # Differently named recipes with equal scales and zero points: the options that tell them
     # apart changed nothing the quantizer decides (as entropy with 128/128 bins, which is minmax).
     identical = identical_recipes({name: r.model_dump() for name, r in merged.items()})
@@ -59,4 +103,13 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
         print(
             f"warning: recipes {', '.join(group)} have identical quantization parameters (scales and zero points): the options that differ between them did not act"
         )
-    return write_result(out, QuantizeResult(recipes=merged, identical_qparams=identical, provenance=provenance(cfg.to_dict())))
+    return write_result(
+        out,
+        QuantizeResult(
+            recipes=merged,
+            identical_qparams=identical,
+            seed_variants={**previous.seed_variants, **variants},
+            crossfit={**previous.crossfit, **crossfit},
+            provenance=provenance(cfg.to_dict()),
+        ),
+    )

@@ -1,0 +1,233 @@
+"""How far each system is from this CPU's matrix-multiply limit.
+
+The limit is measured with the runtime itself: ONNX Runtime sessions holding only matrix
+multiplies, built with ``onnx.helper``: fp32 ``MatMul``, int8 ``MatMulInteger`` (u8 activations ×
+s8 weights) and the dynamic int8 path ``DynamicQuantizeMatMul`` (activations quantized per call).
+Each is timed on one large square GEMM and on the model's own weight GEMMs (every MatMul/Gemm of
+the fp32 graph with a weight, at the latency sample's mean token count), best of N calls.
+
+A model's multiply-adds per call come from its ONNX graph (shapes inferred at a given token count;
+every count is a polynomial of degree two in the tokens, so three inferences give it for any
+length), split by the precision each node runs in according to the quantize record's op table.
+A system's fraction of the limit is the time its multiply-adds would take at the measured peaks
+over its forward-pass time (tokenization excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+GEMM_OPS = ("MatMul", "Gemm")
+PRECISION_OPS = {"fp32": "MatMul", "int8": "MatMulInteger", "int8-dynamic": "DynamicQuantizeMatMul"}
+METHOD = (
+    "ONNX Runtime CPU sessions of matrix multiplies only (fp32 MatMul; int8 MatMulInteger u8×s8; int8-dynamic "
+    "DynamicQuantizeMatMul), intra-op threads as stated, sequential execution, all graph optimizations; best of {repeats} "
+    "calls after one warm-up. 'large': one {size}×{size}×{size} GEMM. 'model': one node per weight GEMM of the fp32 graph "
+    "({gemms} nodes) at {rows} rows (the latency sample's mean tokens at batch 1). One multiply-add counts as two operations. "
+    "A system's fraction is (int8 MACs / int8 peak + fp32 MACs / fp32 peak) / its forward-pass time; attention-score "
+    "MatMuls count at the peak of the precision they run in."
+)
+
+
+def _shaped(model, batch: int, tokens: int):
+    """A copy of ``model`` with its inputs fixed to (batch, tokens) and every shape inferred."""
+    import copy
+
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    model = copy.deepcopy(model)
+    for graph_input in model.graph.input:
+        dims = graph_input.type.tensor_type.shape.dim
+        for dim, value in zip(dims, (batch, tokens)):
+            dim.ClearField("dim_param")
+            dim.dim_value = value
+    return SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+
+
+def node_macs(model, batch: int, tokens: int) -> dict[str, int]:
+    """Multiply-adds of every MatMul and Gemm node of an ONNX model at one input shape, by node name."""
+    shaped = _shaped(model, batch, tokens)
+    graph = shaped.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*graph.value_info, *graph.input, *graph.output]}
+    shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    out = {}
+    for node in graph.node:
+        if node.op_type not in GEMM_OPS:
+            continue
+        a, b = shapes[node.input[0]], shapes[node.input[1]]
+        if node.op_type == "Gemm":
+            attrs = {a.name: a.i for a in node.attribute}
+            rows, inner = (a[1], a[0]) if attrs.get("transA") else (a[0], a[1])
+            cols = b[0] if attrs.get("transB") else b[1]
+            out[node.name] = rows * inner * cols
+        else:
+            # Batched MatMul: broadcast leading dims of both operands, then rows × inner × cols.
+            lead = np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])) if len(a) > 2 or len(b) > 2 else ()
+            out[node.name] = int(np.prod(lead, dtype=np.int64)) * (a[-2] if len(a) > 1 else 1) * a[-1] * b[-1]
+    return out
+
+
+@lru_cache(maxsize=16)
+def mac_polynomials(onnx_path: str) -> dict[str, tuple[float, float, float]]:
+    """Per node, (c0, c1, c2) with MACs(tokens) = c0 + c1·tokens + c2·tokens² at batch 1."""
+    import onnx
+
+    model = onnx.load(onnx_path)
+    f2, f3, f4 = (node_macs(model, 1, t) for t in (2, 3, 4))
+    out = {}
+    for name in f2:
+        c2 = (f4[name] - 2 * f3[name] + f2[name]) / 2
+        c1 = f3[name] - f2[name] - 5 * c2
+        out[name] = (f2[name] - 2 * c1 - 4 * c2, c1, c2)
+    return out
+
+
+def macs_at(polynomials: dict[str, tuple[float, float, float]], token_counts: list[int]) -> dict[str, float]:
+    """Mean multiply-adds per call of every node over calls with these token counts (batch 1)."""
+    t = np.asarray(token_counts, dtype=np.float64)
+    return {name: float(np.mean(c0 + c1 * t + c2 * t * t)) for name, (c0, c1, c2) in polynomials.items()}
+
+
+def precision_split(macs: dict[str, float], op_table: list[dict] | None) -> tuple[float, float]:
+    """(int8 MACs, fp32 MACs): a node is int8 when the op table says so; every other node is fp32."""
+    int8_nodes = {row["node"] for row in op_table or [] if row["precision"] == "int8"}
+    int8 = sum(v for name, v in macs.items() if name in int8_nodes)
+    return int8, sum(macs.values()) - int8
+
+
+def weight_gemms(onnx_path: str) -> list[tuple[int, int]]:
+    """(inner, cols) of every MatMul/Gemm of the graph whose second input is a 2-D weight."""
+    import onnx
+
+    graph = onnx.load(onnx_path).graph
+    weights = {t.name: list(t.dims) for t in graph.initializer if len(t.dims) == 2}
+    out = []
+    for node in graph.node:
+        if node.op_type in GEMM_OPS and node.input[1] in weights:
+            inner, cols = weights[node.input[1]]
+            transposed = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+            out.append((cols, inner) if transposed else (inner, cols))
+    return out
+
+
+def gemm_graph(precision: str, rows: int, gemms: list[tuple[int, int]], seed: int = 0):
+    """An ONNX model of one node per (inner, cols) GEMM, all reading an input of ``rows`` rows."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    op = PRECISION_OPS[precision]
+    elem = TensorProto.UINT8 if precision == "int8" else TensorProto.FLOAT
+    out_elem = TensorProto.INT32 if precision == "int8" else TensorProto.FLOAT
+    inputs = {inner: helper.make_tensor_value_info(f"a{inner}", elem, [rows, inner]) for inner, _ in gemms}
+    nodes, initializers, outputs = [], [], []
+    for i, (inner, cols) in enumerate(gemms):
+        if precision == "fp32":
+            weight = rng.standard_normal((inner, cols), dtype=np.float32)
+            extra = []
+        else:
+            weight = rng.integers(-127, 128, (inner, cols), dtype=np.int8)
+            extra = [f"s{i}", f"z{i}"] if precision == "int8-dynamic" else [f"az{i}", f"z{i}"]
+            if precision == "int8-dynamic":
+                initializers.append(numpy_helper.from_array(np.full(cols, 0.01, np.float32), f"s{i}"))
+            else:
+                initializers.append(numpy_helper.from_array(np.array(128, np.uint8), f"az{i}"))
+            initializers.append(numpy_helper.from_array(np.zeros(cols, np.int8), f"z{i}"))
+        initializers.append(numpy_helper.from_array(weight, f"w{i}"))
+        domain = "com.microsoft" if precision == "int8-dynamic" else ""
+        nodes.append(helper.make_node(op, [f"a{inner}", f"w{i}", *extra], [f"y{i}"], name=f"gemm{i}", domain=domain))
+        outputs.append(helper.make_tensor_value_info(f"y{i}", out_elem, [rows, cols]))
+    graph = helper.make_graph(nodes, "peak", list(inputs.values()), outputs, initializers)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def time_gemms(precision: str, rows: int, gemms: list[tuple[int, int]], threads: int, repeats: int) -> dict:
+    """Best and median of ``repeats`` calls of the GEMM graph in ONNX Runtime, and its throughput."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(gemm_graph(precision, rows, gemms).SerializeToString(), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    feed = {}
+    for graph_input in session.get_inputs():
+        shape = graph_input.shape
+        feed[graph_input.name] = (
+            rng.integers(0, 256, shape, dtype=np.uint8) if precision == "int8" else rng.standard_normal(shape, dtype=np.float32)
+        )
+    session.run(None, feed)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter_ns()
+        session.run(None, feed)
+        times.append(time.perf_counter_ns() - started)
+    macs = rows * sum(inner * cols for inner, cols in gemms)
+    best = min(times) / 1e6
+    return {"macs": macs, "best_ms": best, "median_ms": float(np.median(times)) / 1e6, "gops_per_second": 2 * macs / best / 1e6}
+
+
+def measure_peak(model_gemms: list[tuple[int, int]], rows: int, threads: list[int], repeats: int, large: int) -> dict:
+    """Every precision at the large shape and the model's shapes, at each thread count: MachineLimit fields."""
+    import onnxruntime as ort
+
+    from .cache import machine
+
+    peaks = []
+    for thread_count in threads:
+        for precision in PRECISION_OPS:
+            for shape, shape_rows, gemms in (("large", large, [(large, large)]), ("model", rows, model_gemms)):
+                timed = time_gemms(precision, shape_rows, gemms, thread_count, repeats)
+                peaks.append({"precision": precision, "shape": shape, "rows": shape_rows, "threads": thread_count, **timed})
+    found = machine()
+    method = METHOD.format(repeats=repeats, size=large, gemms=len(model_gemms), rows=rows)
+    return {
+        "method": method,
+        "cpu": found["cpu"],
+        "isa": found["isa"],
+        "runtime": f"onnxruntime {ort.__version__}",
+        "repeats": repeats,
+        "peaks": peaks,
+    }
+
+
+def cached_peak(cache_root: Path, model_gemms: list[tuple[int, int]], rows: int, threads: list[int], repeats: int, large: int) -> dict:
+    """:func:`measure_peak`, from the artifact cache when the CPU, code, libraries and shapes are unchanged."""
+    from .cache import ArtifactCache, CacheKey
+
+    params = {"gemms": model_gemms, "rows": rows, "threads": threads, "repeats": repeats, "large": large}
+    key = CacheKey.make("peak", "sst2bench.peak", params=params, measured=True)
+
+    def make(folder: Path) -> None:
+        (folder / "peak.json").write_text(json.dumps(measure_peak(model_gemms, rows, threads, repeats, large), indent=2))
+
+    folder, _ = ArtifactCache(cache_root).get_or_make(key, make)
+    return json.loads((folder / "peak.json").read_text())
+
+
+def peak_fraction(system: str, threads: int, tokens: list[int], macs: dict[str, float], op_table, forward_mean_ms: float, limit) -> dict:
+    """PeakFraction fields for one system: its MACs split by precision against the measured peaks."""
+    int8, fp32 = precision_split(macs, op_table)
+    fractions = {}
+    for shape in ("model", "large"):
+        int8_peak, fp32_peak = limit.gops("int8", shape, threads), limit.gops("fp32", shape, threads)
+        if int8_peak and fp32_peak:
+            ideal_ms = 2 * int8 / int8_peak / 1e6 + 2 * fp32 / fp32_peak / 1e6
+            fractions[shape] = ideal_ms / forward_mean_ms
+    return {
+        "system": system,
+        "threads": threads,
+        "tokens_mean": float(np.mean(tokens)),
+        "macs_int8": int8,
+        "macs_fp32": fp32,
+        "forward_mean_ms": forward_mean_ms,
+        "achieved_gops_per_second": 2 * (int8 + fp32) / forward_mean_ms / 1e6,
+        "fraction_of_model_shape_peak": fractions.get("model"),
+        "fraction_of_large_peak": fractions.get("large"),
+    }

@@ -1,0 +1,55 @@
+"""The calibration sample every static method reads: seeded train sentences, tokenized and fed the
+way the recipe's ``CalibrationConfig.padding`` says (by default as inference at batch 1 sees them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .base import CalibrationConfig
+
+# The tensors a DistilBERT-architecture graph takes.
+INPUT_NAMES = ("input_ids", "attention_mask")
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    """Tokenized calibration sentences and how to batch them.
+
+    ``dataset`` holds ``input_ids``/``attention_mask`` rows (unpadded with dynamic padding, padded
+    to ``max_length`` otherwise); ``batches()`` yields int64 numpy feeds. With dynamic padding
+    every sentence is its own batch, so no pad token ever reaches a calibrator, and consecutive
+    batches differ in length (ORT's histogram calibrators must then see one batch per collect).
+    """
+
+    dataset: object
+    config: CalibrationConfig
+
+    @property
+    def batch_size(self) -> int:
+        return 1 if self.config.padding == "dynamic" else self.config.batch_size
+
+    @property
+    def equal_lengths(self) -> bool:
+        """Whether every batch has the same sequence length (only with max_length padding)."""
+        return self.config.padding == "max_length"
+
+    def batches(self) -> Iterator[dict]:
+        import numpy as np
+
+        for start in range(0, len(self.dataset), self.batch_size):
+            rows = self.dataset[start : start + self.batch_size]
+            yield {name: np.asarray(rows[name], dtype=np.int64) for name in INPUT_NAMES}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+def calibration_data(calibration: CalibrationConfig, tokenizer, train_split) -> CalibrationData:
+    """A seeded sample of ``calibration.samples`` train sentences, tokenized as ``calibration`` says."""
+    import datasets
+
+    sample = train_split.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(train_split))))
+    padding = "max_length" if calibration.padding == "max_length" else False
+    encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding=padding)
+    return CalibrationData(datasets.Dataset.from_dict({name: encoded[name] for name in INPUT_NAMES}), calibration)

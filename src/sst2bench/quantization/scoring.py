@@ -1,0 +1,25 @@
+"""Scoring a candidate ONNX model on the labelled tuning split exactly as reporting scores the
+validation split: the run's ``InferenceConfig`` (batch 1, dynamic padding, its truncation, its threads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .base import TuningScore
+
+
+def onnx_scorer(model_dir: Path, split, inference) -> Callable[[bytes], TuningScore]:
+    """``score(model_bytes) -> TuningScore`` on ``split`` (sentence, label), with ``model_dir``'s
+    tokenizer and labels and the given inference settings."""
+    import numpy as np
+
+    from ..systems import OrtSystem
+
+    texts, gold = list(split["sentence"]), tuple(int(label) for label in split["label"])
+
+    def score(model_bytes: bytes) -> TuningScore:
+        predicted = OrtSystem(model_dir, inference, model_bytes=model_bytes).predict(texts)
+        return TuningScore(tuple(p.label for p in predicted), gold, np.asarray([p.probabilities for p in predicted]))
+
+    return score

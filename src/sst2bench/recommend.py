@@ -1,0 +1,175 @@
+"""Which system to deploy: chosen on the tuning split, reported on the validation split.
+
+A candidate qualifies when it keeps at least ``min_relative_accuracy`` of fp32's correct count
+(counted in whole examples, as the gate counts) and agrees with fp32 on at least
+``min_agreement`` of the examples; among those, the fastest at batch 1 / 1 thread (p50) and the one
+with the highest throughput at any measured setting. A remote endpoint is never a candidate: its
+latency is a network round-trip, not a call.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel
+
+from .results import FP32_TORCH, SystemAccuracy
+
+
+class CandidateScore(BaseModel):
+    """One system on the split the choice is made on, and its speed."""
+
+    system: str
+    family: str
+    correct: int
+    n: int
+    fp32_correct: int
+    agreement: float
+    p50_ms_batch1_1thread: float | None = None
+    best_samples_per_second: float | None = None
+    best_setting: str = ""
+
+
+class Pick(BaseModel):
+    system: str
+    value: float
+    unit: str
+
+
+class Recommendation(BaseModel):
+    """The choice, the rules it applied, and why every other candidate was passed over."""
+
+    chosen_on: str
+    reported_on: str
+    min_relative_accuracy: float
+    min_agreement: float | None
+    needed_correct: int | None = None
+    fp32_correct: int | None = None
+    latency: Pick | None = None
+    throughput: Pick | None = None
+    excluded: dict[str, str] = {}
+    candidates: list[CandidateScore] = []
+    sentence: str
+
+    @property
+    def system(self) -> str | None:
+        return self.latency.system if self.latency else None
+
+
+def needed_correct(fp32_correct: int, minimum: float) -> int:
+    """⌈minimum × fp32's count⌉ (rounded first, so 0.99 × 100 asks for 99, not 100)."""
+    return math.ceil(round(minimum * fp32_correct, 9))
+
+
+# Why a candidate is passed over, in the order the rules are applied.
+TOO_FEW_CORRECT, TOO_LITTLE_AGREEMENT, NOT_TIMED = "too few correct", "too little agreement with fp32", "no latency measured"
+
+
+def _exclusion(candidate: CandidateScore, needed: int, min_agreement: float | None) -> tuple[str, str] | None:
+    """(rule broken, the candidate's value) or None when it qualifies."""
+    if candidate.correct < needed:
+        return TOO_FEW_CORRECT, f"{candidate.correct}"
+    if min_agreement is not None and candidate.agreement < min_agreement:
+        return TOO_LITTLE_AGREEMENT, f"{100 * candidate.agreement:.1f} %"
+    if candidate.p50_ms_batch1_1thread is None and candidate.best_samples_per_second is None:
+        return NOT_TIMED, ""
+    return None
+
+
+def _passed_over(exclusions: dict[str, tuple[str, str]], needed: int, min_agreement: float | None) -> str:
+    """ "fewer than 774 correct: a 769, b 760; agreement below 99 %: c 98.9 %", grouped by rule."""
+    titles = {
+        TOO_FEW_CORRECT: f"fewer than {needed} correct",
+        TOO_LITTLE_AGREEMENT: f"agreement below {100 * (min_agreement or 0):g} %",
+        NOT_TIMED: "no latency measured",
+    }
+    groups = []
+    for rule, title in titles.items():
+        names = [f"{name} {value}".strip() for name, (broken, value) in exclusions.items() if broken == rule]
+        if names:
+            groups.append(f"{title}: {', '.join(names)}")
+    return "; ".join(groups)
+
+
+def _ranked_key(candidate: CandidateScore):
+    """Ties go to the more accurate, then the more agreeing, then the name (stable and stated)."""
+    return (-candidate.correct, -candidate.agreement, candidate.system)
+
+
+def recommend(
+    candidates: list[CandidateScore],
+    min_relative_accuracy: float,
+    min_agreement: float | None,
+    chosen_on: str,
+    reported_on: str,
+) -> Recommendation:
+    """The fastest qualifying candidate at batch 1 / 1 thread and at the best throughput setting."""
+    rules = dict(chosen_on=chosen_on, reported_on=reported_on, min_relative_accuracy=min_relative_accuracy, min_agreement=min_agreement)
+    fp32 = next((c for c in candidates if c.system == FP32_TORCH), None)
+    fp32_correct = fp32.correct if fp32 else next((c.fp32_correct for c in candidates), None)
+    if fp32_correct is None:
+        return Recommendation(**rules, candidates=candidates, sentence="No recommendation: no system was scored.")
+    needed = needed_correct(fp32_correct, min_relative_accuracy)
+    exclusions = {c.system: why for c in candidates if (why := _exclusion(c, needed, min_agreement))}
+    excluded = {name: f"{rule} ({value})" if value else rule for name, (rule, value) in exclusions.items()}
+    passing = [c for c in candidates if c.system not in excluded]
+    timed = [c for c in passing if c.p50_ms_batch1_1thread is not None]
+    fastest = min(timed, key=lambda c: (c.p50_ms_batch1_1thread, *_ranked_key(c)), default=None)
+    throughput = [c for c in passing if c.best_samples_per_second is not None]
+    busiest = min(throughput, key=lambda c: (-c.best_samples_per_second, *_ranked_key(c)), default=None)
+    latency_pick = Pick(system=fastest.system, value=fastest.p50_ms_batch1_1thread, unit="ms p50, batch 1, 1 thread") if fastest else None
+    throughput_pick = (
+        Pick(system=busiest.system, value=busiest.best_samples_per_second, unit=f"samples/s ({busiest.best_setting})") if busiest else None
+    )
+    rule = f"≥ {needed} of fp32's {fp32_correct} correct ({100 * min_relative_accuracy:g} %)" + (
+        f" and ≥ {100 * min_agreement:g} % agreement with fp32" if min_agreement is not None else ""
+    )
+    passed_over = _passed_over(exclusions, needed, min_agreement)
+    if fastest is None and busiest is None:
+        sentence = f"No recommendation: no measured system keeps {rule} on {chosen_on}" + (f" ({passed_over})." if passed_over else ".")
+    else:
+        parts = []
+        if fastest:
+            parts.append(f"deploy {fastest.system} for single requests ({fastest.p50_ms_batch1_1thread:.2f} ms p50 at batch 1, 1 thread)")
+        if busiest and (fastest is None or busiest.system != fastest.system):
+            parts.append(f"{busiest.system} for throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
+        elif busiest:
+            parts.append(f"also the highest throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
+        sentence = f"{'; '.join(parts).capitalize()}: the fastest of {len(passing)} systems that keep {rule} on {chosen_on}" + (
+            f"; passed over — {passed_over}." if passed_over else "."
+        )
+    return Recommendation(
+        **rules,
+        needed_correct=needed,
+        fp32_correct=fp32_correct,
+        latency=latency_pick,
+        throughput=throughput_pick,
+        excluded=excluded,
+        candidates=candidates,
+        sentence=sentence,
+    )
+
+
+def candidate_scores(systems: dict[str, SystemAccuracy], latency_b1: dict[str, float], throughput: dict[str, tuple[float, str]]):
+    """Candidates from one split's scores (each paired with fp32 PyTorch) and the latency sweep."""
+    fp32 = systems.get(FP32_TORCH)
+    out = []
+    for name, scored in systems.items():
+        if scored.latency != "call":  # a network round-trip is not comparable with a call
+            continue
+        vs = scored.vs_fp32
+        samples, setting = throughput.get(name, (None, ""))
+        out.append(
+            CandidateScore(
+                system=name,
+                family=scored.family,
+                correct=scored.correct,
+                n=scored.n,
+                fp32_correct=vs.baseline_correct if vs else (fp32.correct if fp32 else scored.correct),
+                agreement=vs.agreement if vs else 1.0,
+                p50_ms_batch1_1thread=latency_b1.get(name),
+                best_samples_per_second=samples,
+                best_setting=setting,
+            )
+        )
+    return out

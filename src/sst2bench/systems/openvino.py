@@ -1,0 +1,83 @@
+"""OpenVINO on the CPU: the fp32 ONNX export read directly, or an OpenVINO IR (NNCF's int8 model).
+
+Compiled for latency with the thread count pinned, one stream, no core pinning, and inference
+precision forced to f32: on CPUs with AVX512-BF16 or AMX OpenVINO's default precision is bf16,
+so an "fp32" model (and the non-quantized ops of an int8 one) would silently run in bf16.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
+
+IR_FILE = "openvino_model.xml"
+
+
+def model_file(model_dir: Path) -> Path:
+    """The folder's OpenVINO IR if it has one, else its one ONNX graph (read by OpenVINO's ONNX frontend)."""
+    if (model_dir / IR_FILE).is_file():
+        return model_dir / IR_FILE
+    onnx_files = sorted(model_dir.glob("*.onnx"))
+    if len(onnx_files) != 1:
+        raise UserError(f"{model_dir}: expected {IR_FILE} or exactly one .onnx file, found {[f.name for f in onnx_files]}")
+    return onnx_files[0]
+
+
+def compile_properties(threads: int) -> dict:
+    """CPU plugin settings of every OpenVINO system: the thread count pinned and true fp32 inference."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    return {
+        hints.performance_mode: hints.PerformanceMode.LATENCY,
+        props.inference_num_threads: threads,
+        props.num_streams: 1,
+        hints.enable_cpu_pinning: False,
+        hints.enable_hyper_threading: False,
+        hints.inference_precision: ov.Type.f32,
+    }
+
+
+@register_backend("openvino")
+class OpenVinoSystem(TokenizingSystem):
+    """An OpenVINO model (IR or ONNX file) compiled for the CPU."""
+
+    def __init__(self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-openvino"):
+        import openvino as ov
+        from transformers import AutoTokenizer
+
+        model_dir = Path(model_dir)
+        config = config or InferenceConfig()
+        path = model_file(model_dir)
+        labels = json.loads((model_dir / "config.json").read_text())["id2label"]
+        super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
+        core = ov.Core()
+        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", compile_properties(config.threads))
+        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self.request = self.compiled.create_infer_request()
+
+    def runtime_properties(self) -> dict:
+        """What the compiled model actually uses (read back, so a report can show it)."""
+        names = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "ENABLE_CPU_PINNING", "PERFORMANCE_HINT")
+        values = {name: self.compiled.get_property(name) for name in names}
+        return {name: value.to_string() if hasattr(value, "to_string") else str(value) for name, value in values.items()}
+
+    def logits(self, texts):
+        batch = self.encode(texts, "np")
+        feed = {name: batch[name].astype("int64") for name in self.input_names}
+        return self.request.infer(feed)[self.compiled.output(0)].copy()
+
+    # After ONNX Runtime (a folder with an .onnx file) and before PyTorch (any transformers folder).
+    priority = 5
+
+    @staticmethod
+    def claims(path: Path) -> bool:
+        return (path / IR_FILE).is_file()
+
+    @classmethod
+    def from_spec(cls, spec: SystemSpec, inference: InferenceConfig) -> OpenVinoSystem:
+        return cls(spec.path, inference, name=spec.name)

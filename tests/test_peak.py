@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from sst2bench.peak import (
+    PRECISION_OPS,
+    cached_peak,
+    mac_polynomials,
+    macs_at,
+    node_macs,
+    peak_fraction,
+    precision_split,
+    time_gemms,
+    weight_gemms,
+)
+from sst2bench.results.latency import MachineLimit, PeakThroughput
+
+
+def tiny_graph(path):
+    """input_ids (batch, tokens) → one-hot-ish embedding (tokens × 4) → projection 4→3, scores x·xᵀ, Gemm head 3→2."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((10, 4)).astype(np.float32), "table"),
+        numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal((2, 3)).astype(np.float32), "head"),
+        numpy_helper.from_array(np.array([0, 2, 1], dtype=np.int64), "perm"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["x"], name="embed"),  # (b, t, 4)
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),  # t·4·3 per sentence
+        helper.make_node("Transpose", ["h"], ["ht"], perm=[0, 2, 1], name="t"),
+        helper.make_node("MatMul", ["h", "ht"], ["scores"], name="scores"),  # t·3·t
+        helper.make_node("Slice", ["h", "zero", "one", "one"], ["cls3"], name="cls"),  # (b, 1, 3)
+        helper.make_node("Squeeze", ["cls3", "one"], ["cls"], name="squeeze"),  # (b, 3)
+        helper.make_node("Gemm", ["cls", "head"], ["logits"], transB=1, name="classify"),  # 3·2
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, None),
+        ],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+def test_macs_are_counted_by_hand(tmp_path):
+    import onnx
+
+    path = tiny_graph(tmp_path / "tiny.onnx")
+    assert node_macs(onnx.load(path), 1, 5) == {"proj": 5 * 4 * 3, "scores": 5 * 3 * 5, "classify": 3 * 2}
+    assert node_macs(onnx.load(path), 2, 5)["scores"] == 2 * 5 * 3 * 5
+    # The polynomial from three lengths gives any length, averaged over the calls' lengths.
+    assert macs_at(mac_polynomials(path), [5, 7]) == {"proj": 72.0, "scores": (75 + 147) / 2, "classify": 6.0}
+    assert weight_gemms(path) == [(4, 3), (3, 2)]
+
+
+def test_precision_split_follows_the_op_table():
+    macs = {"proj": 60.0, "scores": 75.0, "classify": 6.0}
+    table = [{"node": "proj", "precision": "int8"}, {"node": "scores", "precision": "fp32"}]
+    assert precision_split(macs, table) == (60.0, 81.0)
+    assert precision_split(macs, None) == (0.0, 141.0)
+
+
+@pytest.mark.parametrize("precision", list(PRECISION_OPS))
+def test_peak_measures_each_precision_with_onnx_runtime(precision):
+    timed = time_gemms(precision, 8, [(16, 32), (32, 16)], threads=1, repeats=3)
+    assert timed["macs"] == 8 * (16 * 32 + 32 * 16)
+    assert 0 < timed["best_ms"] <= timed["median_ms"] and timed["gops_per_second"] > 0
+
+
+def test_peak_is_measured_once_per_machine(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(*args):
+        calls.append(args)
+        return {"method": "m", "cpu": "c", "isa": [], "runtime": "r", "repeats": 1, "peaks": []}
+
+    monkeypatch.setattr("sst2bench.peak.measure_peak", fake_measure)
+    first = cached_peak(tmp_path, [(4, 4)], 2, [1], 1, 8)
+    assert cached_peak(tmp_path, [(4, 4)], 2, [1], 1, 8) == first and len(calls) == 1
+    cached_peak(tmp_path, [(4, 4)], 2, [1, 2], 1, 8)
+    assert len(calls) == 2
+
+
+def test_fraction_of_peak_weighs_each_precision_by_its_peak():
+    def peak(precision, shape, gops):
+        return PeakThroughput(precision=precision, shape=shape, rows=1, macs=1, threads=1, best_ms=1, median_ms=1, gops_per_second=gops)
+
+    limit = MachineLimit(
+        method="m", cpu="c", isa=[], runtime="r", repeats=1, peaks=[peak("int8", "model", 400), peak("fp32", "model", 100)]
+    )
+    macs = {"proj": 2e8, "scores": 5e7}
+    table = [{"node": "proj", "precision": "int8"}]
+    values = peak_fraction("x", 1, [20, 30], macs, table, forward_mean_ms=4.0, limit=limit)
+    # At peak: 2·2e8 / 400e9 s = 1 ms int8, 2·5e7 / 100e9 s = 1 ms fp32; measured 4 ms.
+    assert values["fraction_of_model_shape_peak"] == pytest.approx(0.5) and values["fraction_of_large_peak"] is None
+    assert values["tokens_mean"] == 25 and values["achieved_gops_per_second"] == pytest.approx(2 * 2.5e8 / 4e6)

@@ -1,0 +1,99 @@
+"""The evaluation protocol through the stages: tuning split, fused fp32, calibration seeds, cross-fitting."""
+
+import onnx
+import pytest
+
+from sst2bench.config import run_config_from_dict
+from sst2bench.stages.accuracy import stage_accuracy
+from sst2bench.stages.model import stage_model
+from sst2bench.stages.quantize import stage_quantize
+
+SMALL = {"calibration_samples": 8, "calibration_max_length": 16}
+
+
+def protocol_run(model_dir, also_on_reported: bool, seeds: list[int]):
+    values = {
+        "model": {"kind": "local", "path": str(model_dir)},
+        "data": {"eval_limit": 24, "tuning": {"size": 40, "seed": 1, "also_on_reported": also_on_reported}},
+        "quantize": {
+            "recipes": ["ort-static-qdq", "inc-static"],
+            "overrides": {"ort-static-qdq": SMALL, "inc-static": {**SMALL, "max_trials": 2, "tolerable_loss": 0.5}},
+            "calibration_seeds": seeds,
+            "threads": 1,
+        },
+        "inference": {"batch_size": 1, "threads": 1},
+        "cloudflare": {"enabled": False},
+    }
+    return run_config_from_dict({"run": "protocol", **values})
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, sst2_dir):
+    (tmp_path / "params").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
+    return tmp_path
+
+
+def op_types(folder) -> set[str]:
+    return {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
+
+
+@pytest.mark.slow
+def test_tuning_split_seeds_and_crossfitting_through_the_stages(project, signal_model):
+    cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7])
+    model = stage_model(cfg, progress=False)
+    assert model.tuning_split["source"] == "train-sentences" and model.tuning_split["tuning"]["rows"] == 40
+    assert model.tuning_split["fit_train"]["rows"] + model.tuning_split["removed_train_rows"] == 67_349
+    fused, exported = op_types(cfg.models_dir / "fp32-onnx-fused"), op_types(cfg.models_dir / "fp32-onnx")
+    assert "SkipLayerNormalization" in fused and "SkipLayerNormalization" not in exported
+
+    quantized = stage_quantize(cfg, progress=False)
+    assert set(quantized.recipes) == {"ort-static-qdq", "inc-static", "inc-static@val"}
+    assert (quantized.recipes["inc-static"].tuned_on, quantized.recipes["inc-static@val"].tuned_on) == ("tuning", "validation")
+    assert quantized.recipes["ort-static-qdq"].tuned_on is None
+    assert set(quantized.seed_variants) == {"ort-static-qdq@seed7", "inc-static@seed7"}
+    # Another calibration sample gives other activation ranges.
+    assert quantized.seed_variants["ort-static-qdq@seed7"].qparams_digest != quantized.recipes["ort-static-qdq"].qparams_digest
+    first, second = quantized.crossfit["inc-static"]
+    assert first.tuned_on_idx == second.scored_on_idx and first.scored_on_idx == second.tuned_on_idx
+    assert sorted(first.tuned_on_idx + first.scored_on_idx) == list(range(24)) and len(first.tuned_on_idx) == 12
+
+    scored = stage_accuracy(cfg, progress=False)
+    assert set(scored.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "ort-static-qdq", "inc-static", "inc-static@val"}
+    assert scored.tuning.source == "train-sentences" and scored.tuning.n == 40 and set(scored.tuning.systems) == set(scored.systems)
+    assert scored.tuning.systems["inc-static"].vs_fp32.n == 40
+    spread = scored.seeds["ort-static-qdq"]
+    assert set(spread.counts) == {42, 7} and spread.counts[42] == scored.systems["ort-static-qdq"].correct
+    assert spread.min <= spread.median <= spread.max and spread.n == 24
+    estimate = scored.crossfit["inc-static"]
+    assert estimate.total == 24 and estimate.correct == sum(fold.correct for fold in estimate.folds)
+    assert estimate.tuned_on_reported == "inc-static@val" and [fold.scored_on for fold in estimate.folds] == [12, 12]
+
+    plain = protocol_run(signal_model.torch_dir, also_on_reported=False, seeds=[])
+    assert stage_quantize(plain, progress=False).crossfit == {}
+    again = stage_accuracy(plain, progress=False)
+    assert "inc-static@val" not in again.systems and again.seeds == {} and again.crossfit == {}
+
+
+def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(project, signal_model):
+    cfg = run_config_from_dict(
+        {
+            "run": "intel",
+            "model": {"kind": "local", "path": str(signal_model.torch_dir)},
+            "data": {"eval_limit": 16, "tuning": {"source": "validation"}},
+            "quantize": {
+                "recipes": ["inc-static"],
+                "overrides": {"inc-static": {**SMALL, "max_trials": 2, "tolerable_loss": 0.5}},
+                "threads": 1,
+            },
+            "inference": {"batch_size": 1, "threads": 1},
+        }
+    )
+    model = stage_model(cfg, progress=False)
+    assert model.tuning_split["source"] == "validation" and model.tuning_split["removed_train_rows"] == 0
+    quantized = stage_quantize(cfg, progress=False)
+    assert set(quantized.recipes) == {"inc-static"} and quantized.recipes["inc-static"].tuned_on == "validation"
+    assert [len(fold.scored_on_idx) for fold in quantized.crossfit["inc-static"]] == [8, 8]
+    scored = stage_accuracy(cfg, progress=False)
+    assert scored.crossfit["inc-static"].tuned_on_reported == "inc-static" and scored.crossfit["inc-static"].total == 16

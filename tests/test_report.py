@@ -1,0 +1,204 @@
+"""The report's tables from fabricated typed results: first screen, no NaN, the endpoint's own column,
+the disagreement matrix, the recommendation, and machines compared."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from sst2bench.report import (
+    RunResults,
+    disagreement_matrix,
+    headline_table,
+    html_table,
+    machine_comparison,
+    recommendation,
+)
+from sst2bench.results import (
+    AccuracyResult,
+    Comparison,
+    Disagreement,
+    EndpointResult,
+    LatencyMeasurement,
+    LatencyResult,
+    LatencyStats,
+    SystemAccuracy,
+    write_result,
+)
+
+N = 100
+AVX512_VNNI = {"avx2": True, "avx512bw": True, "avx512_vnni": True, "avx_vnni": False, "amx_int8": False}
+
+
+def provenance(cpu_model="AMD EPYC 9R14", isa=AVX512_VNNI):
+    return {
+        "cpu": {"model": cpu_model, "logical_cores": 2, "isa": isa},
+        "threads": {"OMP_NUM_THREADS": "1"},
+        "git_commit": "abc",
+        "python": "3.11",
+        "packages": {"onnxruntime": "1.32.0"},
+        "timestamp": "2026-11-27T00:00:00",
+    }
+
+
+def scored(system, correct, family="int8", wrong_on=(), agreement=1.0, latency="call"):
+    """``correct`` of N right; fp32 is right on every example in ``wrong_on``, this system wrong there."""
+    disagreements = [
+        Disagreement(idx=i, gold=1, baseline_label=1, baseline_score=0.9, candidate_label=0, candidate_score=0.6, sentence=f"sentence {i}")
+        for i in wrong_on
+    ]
+    vs = Comparison(
+        n=N,
+        baseline_correct=90,
+        candidate_correct=correct,
+        difference_examples=correct - 90,
+        difference=(correct - 90) / N,
+        difference_ci95=[-0.02, 0.0],
+        relative_change=(correct - 90) / 90,
+        only_baseline_correct=len(wrong_on),
+        only_candidate_correct=0,
+        mcnemar_exact_p=0.5,
+        agreement=agreement,
+        disagreements=disagreements,
+    )
+    return SystemAccuracy(
+        system=system,
+        family=family,
+        n=N,
+        correct=correct,
+        accuracy=correct / N,
+        accuracy_pct=correct,
+        accuracy_ci95=[correct / N - 0.05, correct / N + 0.05],
+        macro_f1=0.9,
+        precision=0.9,
+        recall=0.9,
+        confusion_matrix=[[45, 5], [5, 45]],
+        confusion_matrix_axes="gold x predicted",
+        seconds=1.0,
+        predictions=f"{system}.jsonl",
+        path=f"/models/{system}",
+        latency=latency,
+        vs_fp32=None if system == "fp32-torch" else vs,
+    )
+
+
+def measurement(system, p50, family="int8", threads=1, batch_size=1, count=40):
+    return LatencyMeasurement(
+        **LatencyStats.from_ns([int(p50 * 1e6)] * count, batch_size).model_dump(),
+        system=system,
+        family=family,
+        threads=threads,
+        batch_size=batch_size,
+        padding="dynamic",
+        supported_percentiles=[50],
+        rounds=[0, 1, 2],
+        round_p50_ms=[p50, p50 * 1.1, p50 * 0.9],
+        durations_ms=[p50] * count,
+        load_seconds=0.1,
+        rss_shared_libraries_mib=0.0,
+        rss_before_load_mib=100.0,
+        rss_added_after_load_mib=50.0,
+        rss_added_after_calls_mib=60.0,
+        thread_settings={},
+    )
+
+
+def fabricate_run(folder, cpu_model="AMD EPYC 9R14", isa=AVX512_VNNI, p50s=None, with_endpoint=False):
+    systems = {
+        "fp32-torch": scored("fp32-torch", 90, "fp32"),
+        "fp32-ort": scored("fp32-ort", 90, "fp32"),
+        "int8-fast-lossy": scored("int8-fast-lossy", 85, wrong_on=(1, 2, 3, 4, 5), agreement=0.95),
+        "int8-good": scored("int8-good", 90, wrong_on=(3,), agreement=0.99),
+    }
+    p50s = p50s or {"fp32-torch": 10.0, "fp32-ort": 6.0, "int8-fast-lossy": 2.0, "int8-good": 3.0}
+    results = [measurement(name, p50, systems[name].family) for name, p50 in p50s.items()]
+    write_result(folder / "accuracy.json", AccuracyResult(split="validation", n=N, systems=systems, provenance=provenance(cpu_model, isa)))
+    write_result(
+        folder / "latency.json", LatencyResult(results=results, size_mib={"int8-good": 22.0}, provenance=provenance(cpu_model, isa))
+    )
+    if with_endpoint:
+        endpoint = EndpointResult(
+            endpoint="Cloudflare",
+            model="@cf/huggingface/distilbert-sst-2-int8",
+            n=N,
+            system=scored("cloudflare-workers-ai", 89, wrong_on=(7,), agreement=0.99, latency="network"),
+            latency_per_request=LatencyStats.from_ns([int(150e6)] * 10, 1),
+            collected_from=1.0,
+            collected_to=2.0,
+            usage={"sent": 0, "from_cache": N},
+        )
+        write_result(folder / "cloudflare.json", endpoint)
+    return folder
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return fabricate_run(tmp_path / "runs" / "fake", with_endpoint=True)
+
+
+def test_headline_has_units_no_index_no_nan_and_the_endpoint_in_its_own_column(run_dir):
+    table, notes = headline_table(RunResults.load(run_dir))
+    assert list(table["system"])[:2] == ["fp32-torch", "fp32-ort"]
+    remote = table.set_index("system").loc["cloudflare-workers-ai"]
+    assert remote["round-trip p50 (ms, network)"] == "150" and pd.isna(remote["p50 (ms, b1, 1 thr)"])
+    assert pd.isna(table.set_index("system").loc["int8-good", "round-trip p50 (ms, network)"])
+    assert table.set_index("system").loc["int8-good", "speed-up vs fp32 ORT (×, b1, 1 thr)"] == "2.00 (2.00–2.00)"
+    for column in table.columns:
+        if column not in ("system", "correct / n", "McNemar p", "best throughput setting"):  # counts, a p-value, a setting
+            assert "(" in column, f"no unit in {column!r}"
+    page = html_table(table)
+    assert "NaN" not in page and "None" not in page and "<th></th>" not in page
+    assert "—" in page and any("network round-trip" in note for note in notes)
+
+
+def test_disagreement_matrix_is_one_row_per_sentence_one_column_per_system(run_dir):
+    matrix = disagreement_matrix(RunResults.load(run_dir))
+    assert list(matrix["idx"]) == [3, 1, 2, 4, 5, 7]  # the sentence most systems disagree on first
+    row = matrix.set_index("idx").loc[3]
+    assert row["systems disagreeing"] == 2 and row["int8-good"] == "neg 0.60 ✗" and row["cloudflare-workers-ai"] == ""
+
+
+def test_recommendation_passes_over_the_faster_lossy_system(run_dir):
+    class Check:
+        min_relative_accuracy, min_agreement = 0.99, 0.99
+
+    rec = recommendation(RunResults.load(run_dir), Check)
+    assert rec.system == "int8-good" and "int8-fast-lossy" in rec.excluded
+    assert "cloudflare-workers-ai" not in {c.system for c in rec.candidates}  # a round-trip is not a call
+    assert "no tuning split" in rec.chosen_on
+
+
+def test_two_machines_render_as_one_comparison(tmp_path):
+    here = fabricate_run(tmp_path / "epyc")
+    there = fabricate_run(
+        tmp_path / "xeon", "Intel Xeon 8480", {"avx2": True, "amx_int8": True}, {"fp32-ort": 5.0, "int8-good": 1.25, "fp32-torch": 9.0}
+    )
+    table, labels = machine_comparison([here, there])
+    assert labels == ["AMD EPYC 9R14 · avx512-vnni", "Intel Xeon 8480 · amx"]
+    row = table.set_index("system").loc["int8-good"]
+    assert row["speed-up vs fp32 ORT (×) · AMD EPYC 9R14 · avx512-vnni"].startswith("2.00")
+    assert row["speed-up vs fp32 ORT (×) · Intel Xeon 8480 · amx"].startswith("4.00")
+    assert row["correct / n · Intel Xeon 8480 · amx"] == "90/100"
+    lossy = table.set_index("system").loc["int8-fast-lossy"]
+    assert pd.isna(lossy["p50 (ms, b1, 1 thr) · Intel Xeon 8480 · amx"])  # not measured there: shown as —
+
+
+def test_report_compare_command_writes_one_page(tmp_path, capsys):
+    from sst2bench.cli import main
+
+    here, there = fabricate_run(tmp_path / "a"), fabricate_run(tmp_path / "b", "Intel Xeon 8480", {"avx2": True})
+    out = tmp_path / "compare.html"
+    assert main(["report", "--compare", str(here), str(there), "--output", str(out)]) == 0
+    page = out.read_text()
+    assert "AMD EPYC 9R14 · avx512-vnni" in page and "Intel Xeon 8480 · avx2" in page and 'class="sst2bench sortable"' in page
+    assert main(["report", "--compare", str(tmp_path / "missing")]) == 2
+    assert "no latency.json" in capsys.readouterr().err
+
+
+def test_timings_written_by_the_pipeline_are_shown(run_dir):
+    from sst2bench.report import stage_status
+
+    (run_dir / "timings.json").write_text(json.dumps({"accuracy": {"status": "cached", "seconds": 0.1, "executed_seconds": 61.0}}))
+    table, _ = stage_status(RunResults.load(run_dir))
+    row = table.set_index("stage").loc["accuracy"]
+    assert row["wall time when last executed (s)"] == 61.0 and pd.isna(table.set_index("stage").loc["model", "wall time this build (s)"])
