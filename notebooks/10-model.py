@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 10 · The fp32 model
 # Builds (stand-in) or downloads (Hub) the run's fp32 classifier, exports it to ONNX and checks
-# that ONNX Runtime agrees with PyTorch on the evaluation split. Writes `runs/<run>/model.json`.
+# that ONNX Runtime agrees with PyTorch on the evaluation split; also the graph ONNX Runtime's
+# transformer optimizer fuses (the int8 recipes' start) and the tuning split. Writes `runs/<run>/model.json`.
 
 # %% tags=["parameters"]
 run: str = "standin"  # which params/<run>.yaml to use

@@ -16,7 +16,10 @@
 # %% [markdown]
 # # 20 · int8 quantization
 # Applies every recipe of the run (ONNX Runtime static and dynamic through optimum, Intel Neural
-# Compressor's accuracy-aware static PTQ) and records ops, fallbacks, size and time.
+# Compressor's accuracy-aware static PTQ) and records ops, fallbacks, size and time. Accuracy-aware
+# recipes tune on the tuning split; calibration draws from train without the tuning sentences. As
+# params ask, static recipes are calibrated with other seeds too, and accuracy-aware ones are tuned on
+# the reported split and on each half of it (cross-fitting).
 # Writes `runs/<run>/quantize.json`; the models go to `models/<run>/int8/<recipe>/`.
 
 # %% tags=["parameters"]

@@ -16,7 +16,9 @@
 # %% [markdown]
 # # 30 · Accuracy
 # Every system on the evaluation split, each compared pairwise with fp32 PyTorch (paired bootstrap,
-# exact McNemar). Writes `runs/<run>/accuracy.json` and one predictions JSONL per system.
+# exact McNemar), and on the tuning split (params `data.tuning`), where a choice between systems is
+# made. Static recipes' other calibration seeds and the cross-fitted folds of recipes tuned on the
+# reported split are scored too. Writes `runs/<run>/accuracy.json` and one predictions JSONL per system.
 
 # %% tags=["parameters"]
 run: str = "standin"  # which params/<run>.yaml to use

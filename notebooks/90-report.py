@@ -80,7 +80,7 @@ first_screen(res, rec)
 # (params `check.min_agreement`); the fastest that does is recommended.
 
 # %%
-show(recommendation_table(rec), notes=[f"Chosen on {rec.chosen_on}; reported on {rec.reported_on}."])
+show(recommendation_table(rec, res), notes=[f"Where chosen: {rec.chosen_on}. Reported on {rec.reported_on}, which made no choice."])
 
 # %% [markdown]
 # ## Intel's published numbers beside this reproduction

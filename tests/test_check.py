@@ -166,12 +166,17 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     (tmp_path / "params").mkdir()
     (tmp_path / "params" / "gate.yaml").write_text(
         "model: {kind: standin, finetune: {train_examples: 1500, epochs: 1.0, threads: 2}}\n"
-        "data: {eval_limit: 300}\nquantize: {recipes: [ort-dynamic-pc]}\ncloudflare: {enabled: false}\n"
+        "data: {eval_limit: 300, tuning: {size: 200}}\nquantize: {recipes: [ort-dynamic-pc]}\ncloudflare: {enabled: false}\n"
         "inference: {batch_size: 1, threads: 2}\n"
         "check: {min_relative_accuracy: 0.90}\n"  # a short fine-tune's int8 may lose a little; a broken one loses a lot
     )
     cfg = load_run("gate")
     stage_model(cfg, progress=False)
+    # The stand-in was fitted without the tuning sentences' phrases, and its card names both sets by checksum.
+    record, card = json.loads((cfg.fp32_dir / "standin.json").read_text()), (cfg.fp32_dir / "README.md").read_text()
+    assert record["fit_data"]["tuning"]["rows"] == record["tuning"]["n"] == 200 and record["fit_data"]["fine_tune_rows"] == 1500
+    assert record["fit_data"]["train"]["rows"] + record["fit_data"]["removed_train_rows"] == 67_349
+    assert record["fit_data"]["tuning"]["sha256"] in card and record["fit_data"]["train"]["sha256"] in card
     stage_quantize(cfg, progress=False)
     stage_accuracy(cfg, progress=False)
     assert main(["check", "--run", "gate", "--update-baseline"]) == 0

@@ -18,7 +18,11 @@ def project(tmp_path, monkeypatch, sst2_dir):
 
 
 def run_with(model_dir, sets):
-    values = {"model": {"kind": "local", "path": str(model_dir)}, "data": {"eval_limit": 20}, "quantize": {"recipes": []}}
+    values = {
+        "model": {"kind": "local", "path": str(model_dir)},
+        "data": {"eval_limit": 20, "tuning": {"size": 30}},
+        "quantize": {"recipes": []},
+    }
     return run_config_from_dict({"run": "sets", **values, "evaluation_sets": sets})
 
 

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import datasets
+import onnx
 import pytest
 
 from sst2bench.errors import UserError
@@ -71,6 +72,10 @@ def test_nncf_int8_keeps_accuracy_and_runs_int8_matmuls(signal_model, nncf_defau
     # softmax(QK)·V has no quantizer on either input: NNCF keeps it fp32.
     assert precisions["/distilbert/transformer/layer.0/attention/MatMul_1"] == "fp32"
     assert tuning["calibration_sentences"] == 100
+    # Named as in the ONNX graph (the head's Gemms included), so multiply-adds can be split by precision.
+    onnx_nodes = {node.name: node.op_type for node in onnx.load(str(signal_model.onnx_dir / "model.onnx")).graph.node}
+    assert {row["node"]: row["op_type"] for row in table}.items() <= onnx_nodes.items()
+    assert len(table) == sum(op in ("MatMul", "Gemm") for op in onnx_nodes.values())
 
 
 def test_nncf_with_a_broken_calibration_loses_accuracy(signal_model, tmp_path):

@@ -4,7 +4,7 @@ import onnx
 import pytest
 
 from sst2bench.config import run_config_from_dict
-from sst2bench.stages.accuracy import stage_accuracy
+from sst2bench.stages.accuracy import recipe_table, stage_accuracy
 from sst2bench.stages.model import stage_model
 from sst2bench.stages.quantize import stage_quantize
 
@@ -70,13 +70,21 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages(project, signal_
     assert estimate.total == 24 and estimate.correct == sum(fold.correct for fold in estimate.folds)
     assert estimate.tuned_on_reported == "inc-static@val" and [fold.scored_on for fold in estimate.folds] == [12, 12]
 
+    table = recipe_table(cfg).set_index("system")
+    assert (
+        table.loc["inc-static@val", "tuned on"] == "validation" and table.loc["inc-static@val", "cross-fitted"] == f"{estimate.correct}/24"
+    )
+    assert table.loc["ort-static-qdq", "seeds min–max"] == f"{spread.min}–{spread.max} (2 seeds)"
+    assert table.loc["fp32-ort-fused", "tuning correct/n"] == f"{scored.tuning.systems['fp32-ort-fused'].correct}/40"
+
     plain = protocol_run(signal_model.torch_dir, also_on_reported=False, seeds=[])
     assert stage_quantize(plain, progress=False).crossfit == {}
     again = stage_accuracy(plain, progress=False)
     assert "inc-static@val" not in again.systems and again.seeds == {} and again.crossfit == {}
 
 
-def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(project, signal_model):
+@pytest.mark.slow
+def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(project, signal_model, monkeypatch):
     cfg = run_config_from_dict(
         {
             "run": "intel",
@@ -97,3 +105,19 @@ def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_spli
     assert [len(fold.scored_on_idx) for fold in quantized.crossfit["inc-static"]] == [8, 8]
     scored = stage_accuracy(cfg, progress=False)
     assert scored.crossfit["inc-static"].tuned_on_reported == "inc-static" and scored.crossfit["inc-static"].total == 16
+
+    # A fold whose tuning meets no target is recorded, and leaves its recipe without an estimate rather than stopping the sweep.
+    from sst2bench.quantization.inc import TuningFailed
+    from sst2bench.stages import quantize as quantize_stage
+
+    real = quantize_stage.quantized
+
+    def failing_second_fold(cfg, recipe, *args):
+        if recipe.name.endswith("@fold2"):
+            raise TuningFailed([], f"recipe {recipe.name!r}: INC found no int8 model")
+        return real(cfg, recipe, *args)
+
+    monkeypatch.setattr(quantize_stage, "quantized", failing_second_fold)
+    quantized = stage_quantize(cfg, progress=False)
+    assert quantized.crossfit == {} and "no int8 model" in quantized.failed_variants["inc-static@fold2"]
+    assert stage_accuracy(cfg, progress=False).crossfit == {}

@@ -99,6 +99,22 @@ def test_keeping_embeddings_fp32_makes_a_bigger_model_with_fp32_tables(signal_mo
     assert size_mib(tmp_path / "linear-only" / "best_model.pt") > size_mib(inc_int8[0] / "best_model.pt")
 
 
+def input_scales(model_dir: Path) -> dict:
+    """The activation scale INC calibrated for each quantized Linear's input."""
+    import torch
+
+    state = torch.load(model_dir / "best_model.pt", weights_only=False)
+    return {key: float(value) for key, value in state.items() if key.endswith("_input_scale_0")}
+
+
+@pytest.mark.slow
+def test_entropy_calibration_changes_the_activation_ranges(signal_model, inc_int8, tmp_path):
+    quantize(signal_model, tmp_path / "kl", calibration="entropy")
+    minmax, kl = input_scales(inc_int8[0]), input_scales(tmp_path / "kl")
+    assert minmax.keys() == kl.keys() and len(minmax) == 14
+    assert minmax != kl
+
+
 def test_fp32_nodes_must_name_modules(signal_model, tmp_path):
     job = make_job(signal_model, tmp_path / "bad", fp32_nodes=("/classifier/Gemm",))
     with pytest.raises(UserError, match="not modules"):

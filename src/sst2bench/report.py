@@ -408,22 +408,26 @@ def first_screen(res: RunResults, rec: Recommendation):
     return HTML(page_assets() + answer + cpu + body + f'<div class="sst2bench-notes">{footer}</div>')
 
 
-def recommendation_table(rec: Recommendation):
-    """Every candidate on the split the choice was made on, and why it was passed over."""
+def recommendation_table(rec: Recommendation, res: RunResults):
+    """Every candidate on the split the choice was made on (beside its count on the reported split),
+    and why it was passed over."""
     import pandas as pd
 
-    rows = [
-        {
-            "system": c.system,
-            "correct / n": f"{c.correct}/{c.n}",
-            "needed": rec.needed_correct,
-            "agreement with fp32 (%)": f"{100 * c.agreement:.1f}",
-            "p50 (ms, b1, 1 thr)": f"{c.p50_ms_batch1_1thread:.2f}" if c.p50_ms_batch1_1thread is not None else None,
-            "best throughput (samples/s)": f"{c.best_samples_per_second:.0f}" if c.best_samples_per_second is not None else None,
-            "verdict": rec.excluded.get(c.system, "qualifies"),
-        }
-        for c in rec.candidates
-    ]
+    rows = []
+    for c in rec.candidates:
+        reported = res.systems.get(c.system)
+        rows.append(
+            {
+                "system": c.system,
+                "correct / n (where chosen)": f"{c.correct}/{c.n}",
+                "needed (correct)": rec.needed_correct,
+                "agreement with fp32 (%, where chosen)": f"{100 * c.agreement:.1f}",
+                f"correct / n ({res.reported_split}, reported)": f"{reported.correct}/{reported.n}" if reported else None,
+                "p50 (ms, b1, 1 thr)": f"{c.p50_ms_batch1_1thread:.2f}" if c.p50_ms_batch1_1thread is not None else None,
+                "best throughput (samples/s)": f"{c.best_samples_per_second:.0f}" if c.best_samples_per_second is not None else None,
+                "verdict": rec.excluded.get(c.system, "qualifies"),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -225,6 +225,11 @@ class Method:
         return cls.needs_tuning
 
     @classmethod
+    def calibration_conflict(cls, config: MethodConfig, calibration: CalibrationConfig) -> str | None:
+        """Why ``config`` cannot calibrate with ``calibration`` (None: it can)."""
+        return None
+
+    @classmethod
     def output_files(cls) -> tuple[str, ...]:
         return (cls.output_file,) if isinstance(cls.output_file, str) else tuple(cls.output_file)
 

@@ -87,6 +87,13 @@ class IncStatic(Method):
     needs_tuning = True
     calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding")
 
+    @classmethod
+    def calibration_conflict(cls, config: IncStaticConfig, calibration) -> str | None:
+        if config.smooth_quant_alpha and calibration.padding != "max_length":
+            # INC's calib_smooth stacks the activations of every calibration batch into one array.
+            return "smooth_quant_alpha needs calibration_padding='max_length' (INC's SmoothQuant statistics need batches of one length)"
+        return None
+
     def quantize(self, job: QuantizeJob) -> dict:
         if job.evaluate is None:
             raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")

@@ -129,15 +129,25 @@ def input_precision(port) -> str:
         node = node.input_value(0).get_node()
 
 
+# OpenVINO's ONNX frontend splits a Gemm into MatMul + Add and names the MatMul "<Gemm>/WithoutBiases".
+GEMM_SUFFIX = "/WithoutBiases"
+
+
 def matmul_table(model) -> list[dict]:
     """One row per MatMul of an OpenVINO model, named as in the ONNX graph (OpenVINO keeps node
-    names as friendly names): int8 when both inputs are quantized, as an int8 GEMM needs."""
-    return [
-        {
-            "node": op.get_friendly_name(),
-            "op_type": "MatMul",
-            "precision": "int8" if all(input_precision(port) == "int8" for port in op.inputs()) else "fp32",
-        }
-        for op in model.get_ordered_ops()
-        if op.get_type_name() == "MatMul"
-    ]
+    names as friendly names; a Gemm's MatMul is reported as the Gemm): int8 when both inputs are
+    quantized, as an int8 GEMM needs."""
+    rows = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() != "MatMul":
+            continue
+        name = op.get_friendly_name()
+        gemm = name.endswith(GEMM_SUFFIX)
+        rows.append(
+            {
+                "node": name.removesuffix(GEMM_SUFFIX),
+                "op_type": "Gemm" if gemm else "MatMul",
+                "precision": "int8" if all(input_precision(port) == "int8" for port in op.inputs()) else "fp32",
+            }
+        )
+    return rows

@@ -161,20 +161,16 @@ def calibrate(job: QuantizeJob, operators) -> object:
     return calibrator.compute_data()
 
 
-def quantize_ort(job: QuantizeJob, config=None, ranges=None) -> None:
-    """Quantize ``job.source`` into ``job.out_dir / model.onnx`` with optimum's ORTQuantizer.
-
-    ``config`` (optimum's QuantizationConfig) defaults to the recipe's; static recipes calibrate
-    on ``job.calibration`` unless ``ranges`` (from ``calibrate``) are given.
-    """
+def quantize_ort(job: QuantizeJob, out_dir: Path | None = None) -> None:
+    """Quantize ``job.source`` into ``out_dir`` (default ``job.out_dir``) ``/ model.onnx`` with
+    optimum's ORTQuantizer; static recipes calibrate on ``job.calibration``."""
     from optimum.onnxruntime import ORTQuantizer
 
-    recipe = job.recipe
+    recipe, out_dir = job.recipe, out_dir or job.out_dir
     quantizer = ORTQuantizer.from_pretrained(job.source.parent, file_name=job.source.name)
-    config = config or quantization_config(recipe)
-    if recipe.is_static and ranges is None:
-        ranges = calibrate(job, config.operators_to_quantize)
+    config = quantization_config(recipe)
+    ranges = calibrate(job, config.operators_to_quantize) if recipe.is_static else None
     preprocessor = optimum_exclusions() if recipe.config.optimum_exclusions else None
-    quantizer.quantize(config, save_dir=job.out_dir, calibration_tensors_range=ranges, preprocessor=preprocessor)
-    (produced,) = [p for p in job.out_dir.glob("*.onnx")]
-    produced.rename(job.out_dir / "model.onnx")
+    quantizer.quantize(config, save_dir=out_dir, calibration_tensors_range=ranges, preprocessor=preprocessor)
+    (produced,) = [p for p in out_dir.glob("*.onnx")]
+    produced.rename(out_dir / "model.onnx")

@@ -63,11 +63,19 @@ def ort_static_qdq_u8s8_pc_rr() -> Recipe:
 
 
 @_preset
-def ort_static_mixed() -> Recipe:
-    """ort-static-qdq-u8s8-pc-rr with the first two layers' FFN in fp32 (DistilBERT node names):
-    the early FFNs carry the activation outliers that per-tensor int8 clips; 29 MiB, 34 % of fp32."""
-    ffn = tuple(f"/distilbert/transformer/layer.{layer}/ffn/{lin}/MatMul" for layer in (0, 1) for lin in ("lin1", "lin2"))
-    return ort_static_qdq_u8s8_pc_rr().replace(name="ort-static-mixed", fp32_nodes=ffn)
+def ort_static_search() -> Recipe:
+    """ort-static-qdq-u8s8-pc-rr's layout with weights for the CPU it runs on (``isa="auto"``) and
+    the automatic mixed-precision search: the nodes whose fallback wins back most on the tuning
+    split stay fp32, within the search's size budget (replaces the hand-picked ort-static-mixed)."""
+    return Recipe.build(
+        "ort-static-search",
+        "ort-static",
+        quant_format="QDQ",
+        operators=("MatMul", "Gather"),
+        optimize_graph=False,
+        isa="auto",
+        fallback_search=True,
+    )
 
 
 @_preset

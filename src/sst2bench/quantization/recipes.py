@@ -61,6 +61,9 @@ class Recipe:
                 raise UserError(
                     f"recipe {self.name!r}: method {self.method} does not read calibration {', '.join(unread)} (it reads {', '.join(kind.calibration_fields)})"
                 )
+            conflict = kind.calibration_conflict(self.config, self.calibration)
+            if conflict:
+                raise UserError(f"recipe {self.name!r}: {conflict}")
 
     # ------------------------------------------------------------------ flat construction
 

@@ -46,6 +46,9 @@ class QuantizeResult(StageResult):
     seed_variants: dict[str, RecipeResult] = {}
     # Accuracy-aware recipes re-tuned on each half of the reported split (params data.tuning).
     crossfit: dict[str, list[CrossfitFold]] = {}
+    # Copies (``@val``, ``@fold<N>``, ``@seed<N>``) whose tuning met no target, with INC's message;
+    # a recipe with a failed fold has no cross-fitted estimate.
+    failed_variants: dict[str, str] = {}
 
     def table(self):
         import pandas as pd

@@ -152,15 +152,18 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
 
 
 def recipe_table(cfg: RunConfig):
-    """One row per system: accuracy (count and %), change vs fp32, size; for the sweep and report."""
+    """One row per system: accuracy (count and %), change vs fp32, size, its count on the tuning split
+    (where choices are made), its calibration seeds' spread and its cross-fitted estimate."""
     import pandas as pd
 
     accuracy = read_result(cfg.runs_dir / "accuracy.json", AccuracyResult)
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True).recipes
     sizes = {**model_result(cfg).size_mib, **{name: r.size_mib for name, r in quantized.items()}}
     rows = []
+    tuning = accuracy.tuning.systems if accuracy.tuning else {}
     for name, result in accuracy.systems.items():
-        vs = result.vs_fp32
+        vs, on_tuning, spread = result.vs_fp32, tuning.get(name), accuracy.seeds.get(name)
+        estimate = next((e for e in accuracy.crossfit.values() if e.tuned_on_reported == name), None)
         rows.append(
             {
                 "system": name,
@@ -170,6 +173,11 @@ def recipe_table(cfg: RunConfig):
                 "relative change %": round(100 * vs.relative_change, 2) if vs else 0.0,
                 "McNemar p": round(vs.mcnemar_exact_p, 3) if vs else None,
                 "size MiB": sizes.get(name),
+                "tuned on": quantized[name].tuned_on if name in quantized else None,
+                "tuning correct/n": f"{on_tuning.correct}/{on_tuning.n}" if on_tuning else None,
+                "tuning agreement %": round(100 * on_tuning.vs_fp32.agreement, 2) if on_tuning and on_tuning.vs_fp32 else None,
+                "seeds min–max": f"{spread.min}–{spread.max} ({len(spread.counts)} seeds)" if spread else None,
+                "cross-fitted": f"{estimate.correct}/{estimate.total}" if estimate else None,
             }
         )
     return pd.DataFrame(rows)

@@ -53,6 +53,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
     from tqdm.auto import tqdm
 
     from ..quantization.artifacts import identical_recipes, load_record
+    from ..quantization.inc import TuningFailed
 
     out = cfg.runs_dir / "quantize.json"
     model = model_result(cfg)
@@ -72,28 +73,39 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
             variant_of=variant_of,
         )
 
+    failures: dict[str, str] = {}
+
+    def variant(recipe, tuning, tuned_on: str, variant_of: str) -> RecipeResult | None:
+        """A copy of a recipe; one whose tuning meets no target is recorded as failed, not fatal to the sweep."""
+        try:
+            return made(recipe, tuning, tuned_on, variant_of)
+        except TuningFailed as failure:
+            failures[recipe.name] = str(failure)
+            return None
+
     chosen = recipes or cfg.quantize.recipe_objects()
     records, variants, crossfit = {}, {}, {}
     bar = tqdm(chosen, desc="quantize", unit="recipe", disable=not progress)
     for recipe in bar:
         bar.set_postfix_str(recipe.name)
         records[recipe.name] = made(recipe, splits.tuning, "validation" if splits.source == "validation" else "tuning")
-        for variant in cfg.quantize.seed_variants(recipe):
-            variants[variant.name] = made(variant, splits.tuning, "tuning", variant_of=recipe.name)
+        for copy in cfg.quantize.seed_variants(recipe):
+            variants[copy.name] = variant(copy, splits.tuning, "tuning", recipe.name)
         if recipe.needs_tuning and crossfit_enabled(cfg):
             if splits.source != "validation":
-                records[f"{recipe.name}@val"] = made(
-                    recipe.replace(name=f"{recipe.name}@val"), reported, "validation", variant_of=recipe.name
-                )
+                records[f"{recipe.name}@val"] = variant(recipe.replace(name=f"{recipe.name}@val"), reported, "validation", recipe.name)
             first, second = reported_halves(cfg, reported)
-            crossfit[recipe.name] = [
-                CrossfitFold(
-                    model=made(recipe.replace(name=f"{recipe.name}@fold{fold}"), tune_on, "validation-half", variant_of=recipe.name),
-                    tuned_on_idx=list(tune_on["idx"]),
-                    scored_on_idx=list(score_on["idx"]),
-                )
+            folds = [
+                (variant(recipe.replace(name=f"{recipe.name}@fold{fold}"), tune_on, "validation-half", recipe.name), tune_on, score_on)
                 for fold, (tune_on, score_on) in enumerate(((first, second), (second, first)), start=1)
             ]
+            if all(model is not None for model, _, _ in folds):
+                crossfit[recipe.name] = [
+                    CrossfitFold(model=model, tuned_on_idx=list(tune_on["idx"]), scored_on_idx=list(score_on["idx"]))
+                    for model, tune_on, score_on in folds
+                ]
+    records = {name: r for name, r in records.items() if r is not None}
+    variants = {name: r for name, r in variants.items() if r is not None}
     previous = read_result(out, QuantizeResult, missing_ok=True) if recipes else QuantizeResult()
     merged = {**previous.recipes, **records}
     # Differently named recipes with equal scales and zero points: the options that tell them
@@ -110,6 +122,10 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
             identical_qparams=identical,
             seed_variants={**previous.seed_variants, **variants},
             crossfit={**previous.crossfit, **crossfit},
+            failed_variants={
+                **{name: why for name, why in previous.failed_variants.items() if name not in records and name not in variants},
+                **failures,
+            },
             provenance=provenance(cfg.to_dict()),
         ),
     )

@@ -1,0 +1,177 @@
+"""Automatic mixed precision for ONNX Runtime static int8 (QDQ): which quantized nodes to keep in fp32.
+
+Modelled on Intel Neural Compressor's ``basic`` strategy (``neural_compressor/strategy/basic.py``:
+fall ops back one by one, sort them by the accuracy each fallback wins back, then fall back the
+sorted ops cumulatively until the accuracy criterion holds), with two changes that bound its time:
+
+- Ranking scores every one-node fallback on the first ``search_rank_examples`` tuning sentences by
+  the mean KL divergence of its probabilities from fp32's (a finer signal than a correct count on
+  few sentences); each cumulative step is then confirmed on the whole tuning split.
+- Nothing is recalibrated or requantized: the model is quantized once, and a node falls back by
+  reading its original fp32 inputs instead of its DequantizeLinear outputs (its Q/DQ pairs are
+  dropped when nothing else reads them), which in QDQ format is exactly that node in fp32.
+
+The search stops when the tuning split's correct count reaches ``accuracy_target`` of fp32's, or
+after ``max_fallbacks`` nodes; a fallback that would take the file past ``size_budget`` of the
+fp32 graph is skipped. Every step is scored on the tuning split only, never on the reported one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from .base import QuantizeJob
+from .scoring import onnx_scorer
+
+
+class QdqFallback:
+    """An all-int8 QDQ model and its fp32 source: ``model(nodes)`` is the QDQ model with ``nodes`` in fp32.
+
+    A node in fp32 reads its source inputs (the fp32 weights come back from the source graph).
+    ONNX Runtime's QDQ quantizer gives a tensor one Q/DQ pair that every consumer reads (the
+    residual Add reads the quantized LayerNorm output too); when no int8 node reads a pair any
+    more, the other consumers read the float tensor again and the pair is dropped.
+    """
+
+    def __init__(self, int8_path: Path, source_path: Path, candidates):
+        import onnx
+
+        self.int8 = onnx.load(str(int8_path))
+        source = onnx.load(str(source_path))
+        self.source_inputs = {node.name: list(node.input) for node in source.graph.node}
+        self.source_weights = {t.name: t for t in source.graph.initializer}
+        self.candidates = set(candidates)
+
+    def model(self, nodes) -> bytes:
+        import onnx
+
+        model = onnx.ModelProto()
+        model.CopyFrom(self.int8)
+        graph = model.graph
+        present = {t.name for t in graph.initializer}
+        fp32 = set(nodes)
+        for node in graph.node:
+            if node.name in fp32:
+                del node.input[:]
+                node.input.extend(self.source_inputs[node.name])
+                for tensor in node.input:
+                    if tensor in self.source_weights and tensor not in present:
+                        graph.initializer.append(self.source_weights[tensor])
+                        present.add(tensor)
+        quantizers = {node.output[0]: node.input[0] for node in graph.node if node.op_type == "QuantizeLinear"}
+        # DequantizeLinear output -> the float tensor its QuantizeLinear read
+        origin = {
+            node.output[0]: quantizers[node.input[0]]
+            for node in graph.node
+            if node.op_type == "DequantizeLinear" and node.input[0] in quantizers
+        }
+        int8 = self.candidates - fp32
+        needed = {tensor for node in graph.node if node.name in int8 for tensor in node.input}
+        for node in graph.node:
+            for index, tensor in enumerate(node.input):
+                if tensor in origin and tensor not in needed:
+                    node.input[index] = origin[tensor]
+        prune(graph)
+        return model.SerializeToString()
+
+
+def prune(graph) -> None:
+    """Drop Q/DQ nodes whose outputs nothing reads, then initializers nothing reads."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        read = {i for node in graph.node for i in node.input} | outputs
+        dead = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and not set(n.output) & read]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    read = {i for node in graph.node for i in node.input} | outputs
+    unused = [t for t in graph.initializer if t.name not in read]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+
+
+def mean_kl(reference, candidate) -> float:
+    """Mean KL divergence of ``candidate``'s label probabilities from ``reference``'s (rows = examples)."""
+    import numpy as np
+    from scipy.stats import entropy
+
+    return float(np.mean(entropy(reference, np.clip(candidate, 1e-12, None), axis=1)))
+
+
+def mib(size: int) -> float:
+    return round(size / 2**20, 2)
+
+
+def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[dict]) -> dict:
+    """Write ``job.out_dir / model.onnx`` with the searched fallbacks; return the search's record.
+
+    ``int8_path``: the recipe's all-int8 QDQ model (quantized once, calibrated once);
+    ``quantized_nodes``: op-table rows of its int8 nodes, the candidates.
+    """
+    from tqdm.auto import tqdm
+
+    config = job.recipe.config
+    started = time.perf_counter()
+    fallback = QdqFallback(int8_path, job.source, [row["node"] for row in quantized_nodes])
+    fp32_bytes = job.source.read_bytes()
+    budget = config.size_budget * len(fp32_bytes)
+    fp32 = job.evaluate(fp32_bytes)
+    target = math.ceil(config.accuracy_target * fp32.correct)
+
+    def step(nodes: list[str], model: bytes) -> dict:
+        score = job.evaluate(model)
+        return {"fallback": list(nodes), "correct": score.correct, "size_mib": mib(len(model))}
+
+    all_int8 = fallback.model([])
+    steps = [step([], all_int8)]
+    ranking, skipped = [], []
+    if steps[0]["correct"] < target:
+        rank_split = job.tuning.select(range(min(config.search_rank_examples, len(job.tuning))))
+        rank = onnx_scorer(job.source.parent, rank_split, job.inference)
+        reference = rank(fp32_bytes).probabilities
+        base_kl = mean_kl(reference, rank(all_int8).probabilities)
+        for row in tqdm(quantized_nodes, desc=f"{job.recipe.name}: rank fallbacks", unit="node", file=sys.stderr, leave=False):
+            model = fallback.model([row["node"]])
+            if len(model) > budget:  # alone over budget: never a candidate, not worth scoring
+                skipped.append({"node": row["node"], "size_mib": mib(len(model)), "why": "over the size budget alone"})
+                continue
+            kl = mean_kl(reference, rank(model).probabilities)
+            ranking.append({"node": row["node"], "op_type": row["op_type"], "kl_gain": base_kl - kl, "size_mib": mib(len(model))})
+        ranking.sort(key=lambda r: -r["kl_gain"])
+    rank_seconds = time.perf_counter() - started
+    kept: list[str] = []
+    for candidate in (r for r in ranking if r["kl_gain"] > 0):
+        if steps[-1]["correct"] >= target or len(kept) >= config.max_fallbacks:
+            break
+        model = fallback.model([*kept, candidate["node"]])
+        if len(model) > budget:
+            skipped.append(
+                {"node": candidate["node"], "size_mib": mib(len(model)), "why": "over the size budget with the fallbacks before it"}
+            )
+            continue
+        kept.append(candidate["node"])
+        steps.append(step(kept, model))
+        tqdm.write(f"  {job.recipe.name}: {len(kept)} fp32 node(s): {steps[-1]['correct']}/{fp32.total} (target {target})", file=sys.stderr)
+    met = [s for s in steps if s["correct"] >= target]
+    chosen = met[0] if met else max(steps, key=lambda s: (s["correct"], -len(s["fallback"])))
+    (job.out_dir / "model.onnx").write_bytes(fallback.model(chosen["fallback"]))
+    kinds = {row["node"]: row["op_type"] for row in quantized_nodes}
+    return {
+        "strategy": "ranked one-node fallbacks (KL to fp32), accumulated in order: INC basic's op-wise stages",
+        "tuning_examples": fp32.total,
+        "fp32_correct": fp32.correct,
+        "target_correct": target,
+        "target_met": bool(met),
+        "size_budget_mib": mib(int(budget)),
+        "rank_examples": config.search_rank_examples if ranking else 0,
+        "ranking": ranking,
+        "skipped": skipped,
+        "steps": steps,
+        "fallback_table": [{"node": node, "op_type": kinds[node]} for node in chosen["fallback"]],
+        "rank_seconds": round(rank_seconds, 1),
+        "search_seconds": round(time.perf_counter() - started, 1),
+    }
