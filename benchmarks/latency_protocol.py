@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--iterations", type=int, help="timed calls per round at batch 1")
     parser.add_argument("--batched-iterations", type=int, help="timed calls per round at larger batches")
+    parser.add_argument("--warmup", type=int, help="untimed calls per setting and round")
     parser.add_argument("--batch-sizes", type=int, nargs="*")
     parser.add_argument("--threads", type=int, nargs="*")
     parser.add_argument("--paddings", nargs="*")
@@ -54,6 +56,7 @@ def main() -> None:
 
     cpu = result.provenance.get("cpu", {})
     print(f"CPU: {cpu.get('model')}; int8 ISA: {', '.join(k for k, v in cpu.get('isa', {}).items() if v)}")
+    print(f"load average when it ended (other processes on this machine): {os.getloadavg()[0]:.1f}")
     print(f"{settings.rounds} interleaved rounds; skipped: {skipped or 'none'}\n")
     print(result.table().to_string(index=False))
     print("\nSpeed-up over the faster fp32 baseline: median [min–max] over rounds")

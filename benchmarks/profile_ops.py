@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -96,6 +97,10 @@ def main() -> None:
     (RESULTS / f"profile-{args.run}.json").write_text(json.dumps(report, indent=2))
     lines = [f"# Per-op forward time, run `{args.run}` (ms per call, ONNX Runtime profiler)", ""]
     lines += ["Command: `.venv/bin/python benchmarks/profile_ops.py " + " ".join([args.run, *args.models]) + "`", ""]
+    lines += [
+        f"Load average when it ended (other processes on this machine): {os.getloadavg()[0]:.1f}. Read 2-thread times as valid only near 0.",
+        "",
+    ]
     for name, entry in report["models"].items():
         lines += [
             f"## {name}",

@@ -10,6 +10,7 @@ import onnx
 import pytest
 
 from sst2bench.errors import UserError
+from sst2bench.latency import read_thread_settings
 from sst2bench.quantization import nncf_openvino
 from sst2bench.quantization.base import CalibrationConfig, QuantizeJob, get_method
 from sst2bench.quantization.calibration import CalibrationData, calibration_data
@@ -59,7 +60,9 @@ def test_openvino_fp32_gives_onnxruntime_labels_in_true_fp32(signal_model):
     assert openvino.runtime_properties()["INFERENCE_PRECISION_HINT"] == "f32"
     assert openvino.runtime_properties()["INFERENCE_NUM_THREADS"] == "1"
     spec = SystemSpec("fp32-openvino", "openvino", str(signal_model.onnx_dir), "fp32")
-    assert spec.load(InferenceConfig(threads=2)).runtime_properties()["INFERENCE_NUM_THREADS"] == "2"
+    two_threads = spec.load(InferenceConfig(threads=2))
+    assert two_threads.runtime_properties()["INFERENCE_NUM_THREADS"] == "2"
+    assert read_thread_settings(two_threads)["openvino_inference_num_threads"] == 2  # what the latency worker records
 
 
 def test_nncf_int8_keeps_accuracy_and_runs_int8_matmuls(signal_model, nncf_default):
@@ -102,6 +105,9 @@ def test_overflow_fix_follows_the_cpu_isa(signal_model, tmp_path, monkeypatch):
     assert tuning["overflow_fix"] == "first_layer"
     monkeypatch.setattr(nncf_openvino, "cpu_info", lambda: {"isa": VNNI})
     assert quantize(signal_model, tmp_path / "vnni")[0]["overflow_fix"] == "disable"
+    # first_layer halves only the first convolution's weight range: DistilBERT has none, so the weights are the same.
+    weights = nncf_openvino.WEIGHTS_FILE
+    assert (tmp_path / "avx2" / weights).read_bytes() == (tmp_path / "vnni" / weights).read_bytes()
 
 
 @pytest.mark.parametrize("field", [{"overflow_fix": "enable"}, {"preset": "performance"}, {"fast_bias_correction": False}])
@@ -125,3 +131,14 @@ def test_config_refuses_what_nncf_cannot_do():
         Recipe.build("x", "nncf-openvino", overflow_fix="half")
     with pytest.raises(UserError, match="calibration_batch_size is not a field"):
         Recipe.build("x", "nncf-openvino", calibration_batch_size=4)
+
+
+def test_the_quantize_pipeline_records_and_reloads_an_nncf_model(signal_model, tmp_path):
+    from sst2bench.quantization.run import quantize as run_recipe
+
+    recipe = Recipe.build("nncf-openvino", "nncf-openvino", calibration_samples=50)
+    record = run_recipe(recipe, signal_model.onnx_dir, tmp_path / "int8", signal_model.train)
+    assert record["backend"] == "openvino" and record["source_graph"] == "as exported"
+    assert record["size_mib"] > 0 and record["ops"]["MatMul"]["int8"] > 0
+    system = SystemSpec("nncf-openvino", record["backend"], str(tmp_path / "int8"), "int8").load(InferenceConfig(batch_size=64))
+    assert accuracy(system, signal_model.held_out) >= signal_model.fp32_accuracy - 0.02

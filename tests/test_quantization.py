@@ -119,7 +119,14 @@ def test_each_method_config_holds_only_what_its_method_reads():
     fields = {name: set(field_names(get_method(name).config_class)) for name in ("ort-static", "ort-dynamic", "inc-static")}
     common = {"operators", "optimize_graph", "fp32_nodes"}
     ort = {"activation_type", "weight_type", "per_channel", "reduce_range", "optimum_exclusions", "isa"}
-    assert fields["ort-static"] == common | ort | {"quant_format", "fallback_search", "accuracy_target", "size_budget", "search_rank_examples", "max_fallbacks"}
+    assert fields["ort-static"] == common | ort | {
+        "quant_format",
+        "fallback_search",
+        "accuracy_target",
+        "size_budget",
+        "search_rank_examples",
+        "max_fallbacks",
+    }
     assert fields["ort-dynamic"] == common | ort
     assert fields["inc-static"] == common | {
         "quant_format",

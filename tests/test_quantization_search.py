@@ -7,6 +7,7 @@ import pytest
 
 from sst2bench.errors import UserError
 from sst2bench.quantization import preset
+from sst2bench.quantization.artifacts import qparams_digest
 from sst2bench.quantization.run import quantize
 from sst2bench.systems import InferenceConfig
 
@@ -47,8 +48,10 @@ def test_a_fallback_is_exactly_fp32_for_the_nodes_it_names(signal_model, borderl
     from sst2bench.quantization.ort import prepare_source
     from sst2bench.quantization.search import QdqFallback
 
-    all_int8, _ = searched(max_fallbacks=1, accuracy_target=0.5)  # met at once: the all-int8 model itself
-    source = prepare_source(preset("ort-static-search"), signal_model.onnx_dir, tmp_path / "source")
+    plain = preset("ort-static-search", fallback_search=False, **FAST)  # the same int8 model, quantized without the search
+    all_int8 = tmp_path / "all-int8"
+    quantize(plain, signal_model.onnx_dir, all_int8, signal_model.train)
+    source = prepare_source(plain, signal_model.onnx_dir, tmp_path / "source")
     nodes = [row["node"] for row in op_table(source, all_int8 / "model.onnx", {"MatMul", "Gather"}) if row["precision"] == "int8"]
     fallback = QdqFallback(all_int8 / "model.onnx", source, nodes)
     split = borderline.select(range(40))
@@ -58,6 +61,10 @@ def test_a_fallback_is_exactly_fp32_for_the_nodes_it_names(signal_model, borderl
     none = fallback.model([])
     int8 = probabilities(none, source.parent, split)
     assert np.abs(int8 - probabilities((all_int8 / "model.onnx").read_bytes(), source.parent, split)).max() == 0
+    _, met_at_once = searched(accuracy_target=0.5)  # the search's step 0 is that model too
+    (step,) = met_at_once["tuning"]["steps"]
+    assert step["fallback"] == [] and step["size_mib"] == met_at_once["size_mib"]
+    assert met_at_once["qparams_digest"] == qparams_digest(all_int8 / "model.onnx")
     assert np.abs(int8 - fp32).max() > 1e-3  # int8 is not fp32 here, so the first check has teeth
     assert len(none) < len(fallback.model(nodes[:1])) < len(everything) <= source.stat().st_size * 1.05
 
@@ -100,6 +107,12 @@ def test_search_options_bound_it(searched):
     taken = {node for step in small["tuning"]["steps"] for node in step["fallback"]}
     assert skipped and not skipped & taken and all("/ffn/" in node or "_lin/" in node or "embeddings" in node for node in skipped)
     assert all(step["size_mib"] <= small["tuning"]["size_budget_mib"] for step in small["tuning"]["steps"])
+    # A loose accuracy target is met at once; agreeing with fp32 on every example is not.
+    _, loose = searched(accuracy_target=0.5)
+    _, agreeing = searched(accuracy_target=0.5, agreement_target=1.0, size_budget=1.0)
+    assert len(loose["tuning"]["steps"]) == 1 and len(agreeing["tuning"]["steps"]) > 1
+    assert agreeing["tuning"]["target_agree"] == agreeing["tuning"]["tuning_examples"]
+    assert agreeing["tuning"]["steps"][0]["agree"] < agreeing["tuning"]["target_agree"]
     _, rank_fewer = searched(accuracy_target=1.0, size_budget=1.0, search_rank_examples=20)
     assert rank_fewer["tuning"]["rank_examples"] == 20
     assert [r["kl_gain"] for r in rank_fewer["tuning"]["ranking"]] != [r["kl_gain"] for r in free["tuning"]["ranking"]]

@@ -171,11 +171,8 @@ def read_thread_settings(system) -> dict:
         options = session.get_session_options()
         settings["ort_intra_op"] = options.intra_op_num_threads
         settings["ort_inter_op"] = options.inter_op_num_threads
-    compiled = getattr(system, "compiled_model", None)
-    if compiled is not None and hasattr(compiled, "get_property"):
-        settings["openvino_inference_num_threads"] = int(compiled.get_property("INFERENCE_NUM_THREADS"))
-    if hasattr(system, "thread_settings"):  # a backend that knows its own pools reports them
-        settings.update(system.thread_settings())
+    if callable(getattr(system, "runtime_properties", None)):  # a backend that reads its own pools back (OpenVINO)
+        settings.update({f"runtime_{name}": value for name, value in system.runtime_properties().items()})
     return settings
 
 

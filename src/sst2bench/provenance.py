@@ -20,6 +20,8 @@ LIBRARIES = (
     "onnx",
     "onnxruntime",
     "neural-compressor",
+    "openvino",
+    "nncf",
     "numpy",
     "datasets",
 )

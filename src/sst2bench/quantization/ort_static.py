@@ -11,7 +11,7 @@ from .base import FORMATS, INT8_TYPES, Method, QuantizeJob, register_method
 from .ort import OrtConfig, quantize_ort
 from .search import search_fallbacks
 
-SEARCH_FIELDS = ("accuracy_target", "size_budget", "search_rank_examples", "max_fallbacks")
+SEARCH_FIELDS = ("accuracy_target", "agreement_target", "size_budget", "search_rank_examples", "max_fallbacks")
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class OrtStaticConfig(OrtConfig):
     # back to fp32 until the tuning split keeps accuracy_target of fp32's correct count.
     fallback_search: bool = False
     accuracy_target: float = 0.99
+    # ... and agree with fp32's label on this share of the tuning split (0: no agreement target).
+    agreement_target: float = 0.0
     # The largest file the search may make, as a fraction of the fp32 graph's file.
     size_budget: float = 0.35
     # Ranking scores each one-node fallback on this many tuning sentences; steps use all of them.
@@ -39,6 +41,7 @@ class OrtStaticConfig(OrtConfig):
                 "fallback_search needs quant_format='QDQ' (a node falls back by dropping its Q/DQ pairs)",
             ),
             (0 < self.accuracy_target <= 1, "accuracy_target must be in (0, 1]"),
+            (0 <= self.agreement_target <= 1, "agreement_target must be in [0, 1]"),
             (0 < self.size_budget <= 1, "size_budget must be in (0, 1]"),
             (self.search_rank_examples >= 1 and self.max_fallbacks >= 1, "search_rank_examples and max_fallbacks must be at least 1"),
         ]

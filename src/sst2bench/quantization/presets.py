@@ -79,6 +79,14 @@ def ort_static_search() -> Recipe:
 
 
 @_preset
+def ort_static_mixed() -> Recipe:
+    """Superseded by ort-static-search (kept while params still name it): ort-static-qdq-u8s8-pc-rr
+    with the first two layers' FFN in fp32, picked by hand on the reported split."""
+    ffn = tuple(f"/distilbert/transformer/layer.{layer}/ffn/{lin}/MatMul" for layer in (0, 1) for lin in ("lin1", "lin2"))
+    return ort_static_qdq_u8s8_pc_rr().replace(name="ort-static-mixed", fp32_nodes=ffn)
+
+
+@_preset
 def ort_static_qdq_s8s8() -> Recipe:
     """Signed activations and weights (S8S8), QDQ, per tensor."""
     return Recipe.build(
@@ -135,3 +143,15 @@ def inc_static_tight() -> Recipe:
         tolerable_loss=0.0035,
         max_trials=30,
     )
+
+
+@_preset
+def nncf_openvino() -> Recipe:
+    """NNCF post-training int8 run by OpenVINO, with the method's defaults (its overflow fix chosen from the CPU's ISA)."""
+    return Recipe.build("nncf-openvino", "nncf-openvino")
+
+
+@_preset
+def inc_torch() -> Recipe:
+    """INC's accuracy-aware static int8 of the PyTorch model (Intel's model-card row), with the method's defaults."""
+    return Recipe.build("inc-torch", "inc-torch")

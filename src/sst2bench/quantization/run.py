@@ -56,7 +56,9 @@ def quantize(
     if recipe.needs_tuning and tuning_split is None:
         raise UserError(f"recipe {recipe.name!r} scores candidates on a labelled tuning split, and none was given")
     if method.source_format == "torch" and (torch_dir is None or not Path(torch_dir).is_dir()):
-        raise UserError(f"recipe {recipe.name!r}: method {recipe.method} quantizes the fp32 PyTorch model, and its folder {torch_dir} does not exist")
+        raise UserError(
+            f"recipe {recipe.name!r}: method {recipe.method} quantizes the fp32 PyTorch model, and its folder {torch_dir} does not exist"
+        )
     work_dir = out_dir.parent / f".{out_dir.name}-work"
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.rmtree(work_dir, ignore_errors=True)

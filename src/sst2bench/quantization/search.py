@@ -11,8 +11,9 @@ sorted ops cumulatively until the accuracy criterion holds), with two changes th
   reading its original fp32 inputs instead of its DequantizeLinear outputs (its Q/DQ pairs are
   dropped when nothing else reads them), which in QDQ format is exactly that node in fp32.
 
-The search stops when the tuning split's correct count reaches ``accuracy_target`` of fp32's, or
-after ``max_fallbacks`` nodes; a fallback that would take the file past ``size_budget`` of the
+The search stops when, on the tuning split, the correct count reaches ``accuracy_target`` of fp32's
+and the share of examples whose label agrees with fp32's reaches ``agreement_target`` (a net count
+can hide flips that cancel out), or after ``max_fallbacks`` nodes; a fallback that would take the file past ``size_budget`` of the
 fp32 graph is skipped. Every step is scored on the tuning split only, never on the reported one.
 """
 
@@ -33,7 +34,8 @@ class QdqFallback:
     A node in fp32 reads its source inputs (the fp32 weights come back from the source graph).
     ONNX Runtime's QDQ quantizer gives a tensor one Q/DQ pair that every consumer reads (the
     residual Add reads the quantized LayerNorm output too); when no int8 node reads a pair any
-    more, the other consumers read the float tensor again and the pair is dropped.
+    more, the other consumers read the float tensor again and the pair is dropped. ``model([])``
+    is the all-int8 model as ONNX Runtime wrote it.
     """
 
     def __init__(self, int8_path: Path, source_path: Path, candidates):
@@ -44,6 +46,7 @@ class QdqFallback:
         self.source_inputs = {node.name: list(node.input) for node in source.graph.node}
         self.source_weights = {t.name: t for t in source.graph.initializer}
         self.candidates = set(candidates)
+        self.read_by_int8 = {tensor for node in self.int8.graph.node if node.name in self.candidates for tensor in node.input}
 
     def model(self, nodes) -> bytes:
         import onnx
@@ -68,11 +71,15 @@ class QdqFallback:
             for node in graph.node
             if node.op_type == "DequantizeLinear" and node.input[0] in quantizers
         }
+        # A pair goes when the int8 nodes that read it all fell back, or it quantized a fallen-back
+        # node's output (as an int8 Gather's); pairs no int8 node ever read stay as ONNX Runtime put them.
         int8 = self.candidates - fp32
         needed = {tensor for node in graph.node if node.name in int8 for tensor in node.input}
+        fp32_outputs = {tensor for node in graph.node if node.name in fp32 for tensor in node.output}
+        dropped = {t for t in origin if t not in needed and (t in self.read_by_int8 or origin[t] in fp32_outputs)}
         for node in graph.node:
             for index, tensor in enumerate(node.input):
-                if tensor in origin and tensor not in needed:
+                if tensor in dropped:
                     node.input[index] = origin[tensor]
         prune(graph)
         return model.SerializeToString()
@@ -121,15 +128,21 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
     budget = config.size_budget * len(fp32_bytes)
     fp32 = job.evaluate(fp32_bytes)
     target = math.ceil(config.accuracy_target * fp32.correct)
+    agreeing = math.ceil(config.agreement_target * fp32.total)
 
     def step(nodes: list[str], model: bytes) -> dict:
         score = job.evaluate(model)
-        return {"fallback": list(nodes), "correct": score.correct, "size_mib": mib(len(model))}
+        agree = sum(a == b for a, b in zip(score.predicted, fp32.predicted))
+        return {"fallback": list(nodes), "correct": score.correct, "agree": agree, "size_mib": mib(len(model))}
+
+    def meets(step: dict) -> bool:
+        return step["correct"] >= target and step["agree"] >= agreeing
 
     all_int8 = fallback.model([])
     steps = [step([], all_int8)]
     ranking, skipped = [], []
-    if steps[0]["correct"] < target:
+    baseline_seconds = time.perf_counter() - started
+    if not meets(steps[0]):
         rank_split = job.tuning.select(range(min(config.search_rank_examples, len(job.tuning))))
         rank = onnx_scorer(job.source.parent, rank_split, job.inference)
         reference = rank(fp32_bytes).probabilities
@@ -142,10 +155,10 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
             kl = mean_kl(reference, rank(model).probabilities)
             ranking.append({"node": row["node"], "op_type": row["op_type"], "kl_gain": base_kl - kl, "size_mib": mib(len(model))})
         ranking.sort(key=lambda r: -r["kl_gain"])
-    rank_seconds = time.perf_counter() - started
+    rank_seconds = time.perf_counter() - started - baseline_seconds
     kept: list[str] = []
     for candidate in (r for r in ranking if r["kl_gain"] > 0):
-        if steps[-1]["correct"] >= target or len(kept) >= config.max_fallbacks:
+        if meets(steps[-1]) or len(kept) >= config.max_fallbacks:
             break
         model = fallback.model([*kept, candidate["node"]])
         if len(model) > budget:
@@ -155,9 +168,13 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
             continue
         kept.append(candidate["node"])
         steps.append(step(kept, model))
-        tqdm.write(f"  {job.recipe.name}: {len(kept)} fp32 node(s): {steps[-1]['correct']}/{fp32.total} (target {target})", file=sys.stderr)
-    met = [s for s in steps if s["correct"] >= target]
-    chosen = met[0] if met else max(steps, key=lambda s: (s["correct"], -len(s["fallback"])))
+        tqdm.write(
+            f"  {job.recipe.name}: {len(kept)} fp32 node(s): {steps[-1]['correct']} correct (target {target}), "
+            f"{steps[-1]['agree']} agree with fp32 (target {agreeing}) of {fp32.total}",
+            file=sys.stderr,
+        )
+    met = [s for s in steps if meets(s)]
+    chosen = met[0] if met else max(steps, key=lambda s: (s["correct"], s["agree"], -len(s["fallback"])))
     (job.out_dir / "model.onnx").write_bytes(fallback.model(chosen["fallback"]))
     kinds = {row["node"]: row["op_type"] for row in quantized_nodes}
     return {
@@ -165,6 +182,7 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
         "tuning_examples": fp32.total,
         "fp32_correct": fp32.correct,
         "target_correct": target,
+        "target_agree": agreeing,
         "target_met": bool(met),
         "size_budget_mib": mib(int(budget)),
         "rank_examples": config.search_rank_examples if ranking else 0,
@@ -172,6 +190,7 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
         "skipped": skipped,
         "steps": steps,
         "fallback_table": [{"node": node, "op_type": kinds[node]} for node in chosen["fallback"]],
+        "baseline_seconds": round(baseline_seconds, 1),
         "rank_seconds": round(rank_seconds, 1),
         "search_seconds": round(time.perf_counter() - started, 1),
     }

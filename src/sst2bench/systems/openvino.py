@@ -56,20 +56,20 @@ class OpenVinoSystem(TokenizingSystem):
         labels = json.loads((model_dir / "config.json").read_text())["id2label"]
         super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
         core = ov.Core()
-        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", compile_properties(config.threads))
-        self.input_names = [port.get_any_name() for port in self.compiled.inputs]
-        self.request = self.compiled.create_infer_request()
+        self.compiled_model = core.compile_model(core.read_model(str(path)), "CPU", compile_properties(config.threads))
+        self.input_names = [port.get_any_name() for port in self.compiled_model.inputs]
+        self.request = self.compiled_model.create_infer_request()
 
     def runtime_properties(self) -> dict:
         """What the compiled model actually uses (read back, so a report can show it)."""
         names = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS", "ENABLE_CPU_PINNING", "PERFORMANCE_HINT")
-        values = {name: self.compiled.get_property(name) for name in names}
+        values = {name: self.compiled_model.get_property(name) for name in names}
         return {name: value.to_string() if hasattr(value, "to_string") else str(value) for name, value in values.items()}
 
     def logits(self, texts):
         batch = self.encode(texts, "np")
         feed = {name: batch[name].astype("int64") for name in self.input_names}
-        return self.request.infer(feed)[self.compiled.output(0)].copy()
+        return self.request.infer(feed)[self.compiled_model.output(0)].copy()
 
     # After ONNX Runtime (a folder with an .onnx file) and before PyTorch (any transformers folder).
     priority = 5
