@@ -19,6 +19,18 @@ import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# Kernels that are matrix multiplies (with the dynamic recipes' activation quantization that feeds them).
+GEMM_KERNELS = {
+    "MatMul",
+    "FusedMatMul",
+    "Gemm",
+    "FusedGemm",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "DynamicQuantizeLinear",
+}
 
 
 def profile(model_path: Path, feeds: list[dict], threads: int, workdir: Path) -> tuple[dict, float, collections.Counter]:
@@ -117,6 +129,11 @@ def main() -> None:
             lines += [f"Batch {batch_size}:", "", f"| op | {header} |", "|---|" + "---|" * len(args.threads)]
             for op in ops:
                 lines.append(f"| {op} | " + " | ".join(f"{rows[t]['per_op_ms'].get(op, 0):.3f}" for t in args.threads) + " |")
+            shares = [
+                sum(v for op, v in rows[t]["per_op_ms"].items() if op in GEMM_KERNELS) / sum(rows[t]["per_op_ms"].values())
+                for t in args.threads
+            ]
+            lines.append("| *GEMM kernels' share* | " + " | ".join(f"*{share:.0%}*" for share in shares) + " |")
             lines.append("| **model_run** | " + " | ".join(f"**{rows[t]['model_run_ms']:.3f}**" for t in args.threads) + " |")
             lines.append("")
     (RESULTS / f"profile-{args.run}.md").write_text("\n".join(lines))

@@ -74,6 +74,7 @@ def test_percentiles_need_enough_calls():
     assert supported_percentiles(200, 0.95) == [50, 90, 95]
     assert supported_percentiles(400, 0.95) == [50, 90, 95, 99]
     assert supported_percentiles(5, 0.95) == []
+    assert supported_percentiles(50, 0.95) == [50, 90] and supported_percentiles(50, 0.8) == [50, 90, 95]  # the confidence acts
 
 
 def test_config_rejects_bad_rounds_and_confidence():
@@ -88,6 +89,7 @@ class FakeWorker:
     """Records every round command, in order; answers with rows whose p50 is the system's index + 1."""
 
     log: list = []
+    closed = 0
 
     def __init__(self, job):
         self.job = job
@@ -115,8 +117,8 @@ class FakeWorker:
             for s in settings
         ]
 
-    def close(self):
-        pass
+    def close(self, check=True):
+        FakeWorker.closed += 1
 
 
 SPECS = [SystemSpec(name, "onnxruntime", name, "int8") for name in ("a", "b", "c")]
@@ -129,6 +131,20 @@ def test_rounds_interleave_and_rotate(tmp_path):
     assert [name for _, name, _, _ in FakeWorker.log] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert [r for r, *_ in FakeWorker.log] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert len(rows) == 9 and rotated([], 3) == []
+
+
+def test_a_failing_worker_ends_the_others_of_its_phase(tmp_path):
+    class Failing(FakeWorker):
+        def measure(self, round_index, settings, warmup, duration_s):
+            if self.job["spec"]["name"] == "b":
+                raise RuntimeError("latency worker for b stopped")
+            return super().measure(round_index, settings, warmup, duration_s)
+
+    FakeWorker.log, FakeWorker.closed = [], 0
+    settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, rounds=2, iterations=1)
+    with pytest.raises(RuntimeError, match="for b"):
+        sweep(SPECS, settings, ["x"], tmp_path / "p.jsonl", progress=False, start_worker=Failing)
+    assert FakeWorker.closed == 3 and len((tmp_path / "p.jsonl").read_text().splitlines()) == 1  # a's row kept
 
 
 def test_interrupted_sweep_resumes_per_round_system_and_setting(tmp_path):

@@ -6,6 +6,7 @@ from sst2bench.peak import (
     cached_peak,
     mac_polynomials,
     macs_at,
+    measure_peak,
     node_macs,
     peak_fraction,
     precision_split,
@@ -104,3 +105,14 @@ def test_fraction_of_peak_weighs_each_precision_by_its_peak():
     # At peak: 2·2e8 / 400e9 s = 1 ms int8, 2·5e7 / 100e9 s = 1 ms fp32; measured 4 ms.
     assert values["fraction_of_model_shape_peak"] == pytest.approx(0.5) and values["fraction_of_large_peak"] is None
     assert values["tokens_mean"] == 25 and values["achieved_gops_per_second"] == pytest.approx(2 * 2.5e8 / 4e6)
+
+
+def test_measured_limit_covers_every_precision_shape_and_thread_count():
+    limit = MachineLimit(**measure_peak([(16, 32), (32, 16)], rows=4, threads=[1, 2], repeats=2, large=24))
+    assert {(p.precision, p.shape, p.threads) for p in limit.peaks} == {
+        (x, s, t) for x in PRECISION_OPS for s in ("large", "model") for t in (1, 2)
+    }
+    assert {p.macs for p in limit.peaks if p.shape == "large"} == {24**3} and {p.macs for p in limit.peaks if p.shape == "model"} == {
+        4 * 2 * 512
+    }
+    assert limit.gops("int8", "model", 2) > 0 and limit.gops("int8", "model", 4) is None and "best of 2" in limit.method

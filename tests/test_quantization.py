@@ -123,6 +123,7 @@ def test_each_method_config_holds_only_what_its_method_reads():
         "quant_format",
         "fallback_search",
         "accuracy_target",
+        "agreement_target",
         "size_budget",
         "search_rank_examples",
         "max_fallbacks",

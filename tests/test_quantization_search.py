@@ -22,13 +22,14 @@ def borderline(signal_model):
 
 @pytest.fixture(scope="module")
 def searched(signal_model, borderline, tmp_path_factory):
-    """``search(**changes) -> (folder, record)`` of ort-static-search on the borderline split, each once."""
+    """``search(**changes) -> (folder, record)`` of ort-static-search (no agreement target unless
+    ``changes`` set one) on the borderline split, each once."""
     root, made = tmp_path_factory.mktemp("search"), {}
 
     def search(**changes):
         key = tuple(sorted(changes.items()))
         if key not in made:
-            recipe = preset("ort-static-search", **FAST, **changes)
+            recipe = preset("ort-static-search", **FAST, **{"agreement_target": 0.0, **changes})
             out = root / f"{len(made):02d}"
             made[key] = (out, quantize(recipe, signal_model.onnx_dir, out, signal_model.train, borderline))
         return made[key]
@@ -48,7 +49,8 @@ def test_a_fallback_is_exactly_fp32_for_the_nodes_it_names(signal_model, borderl
     from sst2bench.quantization.ort import prepare_source
     from sst2bench.quantization.search import QdqFallback
 
-    plain = preset("ort-static-search", fallback_search=False, **FAST)  # the same int8 model, quantized without the search
+    # ort-static-search's int8 model, quantized without the search
+    plain = preset("ort-static-qdq-u8s8-pc-rr", reduce_range=False, isa="auto", **FAST)
     all_int8 = tmp_path / "all-int8"
     quantize(plain, signal_model.onnx_dir, all_int8, signal_model.train)
     source = prepare_source(plain, signal_model.onnx_dir, tmp_path / "source")

@@ -276,12 +276,12 @@ class Worker:
     def measure(self, round_index: int, settings: list[dict], warmup: int, duration_s: float) -> list[dict]:
         return self.send({"round": round_index, "settings": settings, "warmup": warmup, "duration_s": duration_s})
 
-    def close(self) -> None:
+    def close(self, check: bool = True) -> None:
+        """End the process (its stdin closes); with ``check``, a non-zero exit raises with its stderr."""
         if self.process.stdin and not self.process.stdin.closed:
             self.process.stdin.close()
-        if self.process.wait() != 0:
+        if self.process.wait() != 0 and check:
             self.fail()
-        self.stderr.close()
 
 
 def rotated(items: list, round_index: int) -> list:
@@ -345,9 +345,11 @@ def sweep(specs, settings: LatencyConfig, texts: list[str], partial_path: Path, 
                             measured.add(row_key(row))
                             bar.set_postfix_str(f"round {round_index} {spec.name} t={threads} b={row['batch_size']} {padding}")
                             bar.update(1)
-            finally:
                 for live in workers.values():
                     live.close()
+            finally:  # after a failure, end every other worker of the phase too
+                for live in workers.values():
+                    live.close(check=False)
     return done
 
 

@@ -118,7 +118,7 @@ def latency_result(
     """The sweep (resumed from ``partial_path``), summarised: measurements, ratios, sizes, the machine's limit."""
     from ..latency import summarize, sweep
 
-    rows = sweep(specs, settings, texts, partial_path, progress)
+    rows = [row for row in sweep(specs, settings, texts, partial_path, progress) if row["round"] < settings.rounds]  # fewer rounds asked
     result = LatencyResult(
         quick=quick,
         settings=asdict(settings),

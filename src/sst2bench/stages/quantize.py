@@ -9,6 +9,7 @@ calibrated with ``quantize.calibration_seeds`` (``<recipe>@seed<N>``)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..config import RunConfig
@@ -32,18 +33,23 @@ from .common import (
 def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
     """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
     from ..cache import CacheKey
+    from ..quantization import get_method
     from ..quantization.run import method_module, quantize
 
-    params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads}
+    # Every method gets the run's inference protocol, so tuning scores a candidate as reporting does.
+    inference = replace(cfg.inference, threads=cfg.quantize.threads)
+    params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads, "inference": asdict(inference)}
     if recipe.is_static:
         params["calibration_examples"] = data_digest(train)
     if recipe.needs_tuning:
         params["tuning_examples"] = data_digest(tuning)
     # The code that makes this model: the recipe machinery and the method's own module.
-    key = CacheKey.make("int8", ("sst2bench.quantization.run", method_module(recipe)), inputs={"fp32": fp32_onnx_dir}, params=params)
+    # A method that quantizes the PyTorch model (source_format "torch") reads the fp32 folder too.
+    inputs = {"fp32": fp32_onnx_dir, **({"torch": cfg.fp32_dir} if get_method(recipe.method).source_format == "torch" else {})}
+    key = CacheKey.make("int8", ("sst2bench.quantization.run", method_module(recipe)), inputs=inputs, params=params)
 
     def make(out: Path) -> None:
-        quantize(recipe, fp32_onnx_dir, out, train, tuning, cfg.quantize.threads)
+        quantize(recipe, fp32_onnx_dir, out, train, tuning, cfg.quantize.threads, torch_dir=cfg.fp32_dir, inference=inference)
 
     return artifact_cache().get_or_make(key, make)
 
