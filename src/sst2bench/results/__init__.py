@@ -12,7 +12,17 @@ from __future__ import annotations
 from .accuracy import AccuracyResult, Comparison, Disagreement, EvalSetResult, SystemAccuracy
 from .core import FP32_ORT, FP32_TORCH, REFERENCE, SCHEMA_VERSION, UNFINISHED, Schema, StageResult, Status, read_result, write_result
 from .endpoint import EndpointResult
-from .latency import LatencyMeasurement, LatencyResult, LatencyStats
+from .latency import (
+    LatencyMeasurement,
+    LatencyResult,
+    LatencyStats,
+    MachineLimit,
+    PeakFraction,
+    PeakThroughput,
+    SpeedRatio,
+    faster_baseline,
+    ratio_summary,
+)
 from .model import ModelResult, OnnxAgreement
 from .quantize import QuantizeResult, RecipeResult
 
@@ -36,6 +46,12 @@ __all__ = [
     "LatencyMeasurement",
     "LatencyResult",
     "LatencyStats",
+    "MachineLimit",
+    "PeakFraction",
+    "PeakThroughput",
+    "SpeedRatio",
+    "faster_baseline",
+    "ratio_summary",
     "ModelResult",
     "OnnxAgreement",
     "QuantizeResult",
