@@ -24,6 +24,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # short settings for smoke runs (used by later stages)
 
 # %%
+from sst2bench.look import use_report_style
+
+use_report_style()  # tables and figures as in the HTML report
+
+# %%
 from sst2bench.config import load_run
 from sst2bench.stages.model import stage_model
 

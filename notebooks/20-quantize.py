@@ -27,6 +27,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: recipes are the same in quick runs
 
 # %%
+from sst2bench.look import use_report_style
+
+use_report_style()  # tables and figures as in the HTML report
+
+# %%
 from sst2bench.config import load_run
 from sst2bench.stages.quantize import stage_quantize
 

@@ -25,6 +25,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # unused here: accuracy always uses the whole eval split of the run
 
 # %%
+from sst2bench.look import use_report_style
+
+use_report_style()  # tables and figures as in the HTML report
+
+# %%
 from sst2bench.config import load_run
 from sst2bench.stages.accuracy import recipe_table, stage_accuracy
 

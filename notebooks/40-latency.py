@@ -26,6 +26,11 @@ run: str = "standin"  # which params/<run>.yaml to use
 quick: bool = False  # batch 1, 1 thread, a few calls: under a minute
 
 # %%
+from sst2bench.look import use_report_style
+
+use_report_style()  # tables and figures as in the HTML report
+
+# %%
 import pandas as pd
 
 from sst2bench.config import load_run

@@ -40,8 +40,9 @@ from sst2bench.report import (
     show,
     show_disagreements,
     stage_status,
-    use_report_style,
 )
+
+from sst2bench.look import use_report_style
 
 use_report_style()
 cfg = load_run(run)

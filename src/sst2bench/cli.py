@@ -107,14 +107,16 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_build_standin(args) -> int:
-    from .data import load_sst2
+    from .data import TuningConfig, load_sst2, make_tuning_split
     from .paths import project_root
     from .standin import FinetuneConfig, build_standin
 
     config = FinetuneConfig(train_examples=args.train_examples, epochs=args.epochs, learning_rate=args.learning_rate, threads=args.threads)
     data, files = load_sst2("tsv" if args.source == "auto" else args.source, args.data_dir, splits=("train", "validation"))
     output = args.output or project_root() / "models" / "standin" / "fp32"
-    record = build_standin(output, data, files, config, progress=not args.quiet)
+    # The fine-tune leaves out the default tuning split's sentences and their phrases, as the runs do.
+    splits = make_tuning_split(data["train"], data["validation"], TuningConfig())
+    record = build_standin(output, splits, data["validation"], files, config, progress=not args.quiet)
     accuracy = record["validation"]
     print(
         f"stand-in in {output}: validation {accuracy['correct']}/{accuracy['n']} = {100 * accuracy['accuracy']:.2f} %, "

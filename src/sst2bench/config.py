@@ -185,10 +185,14 @@ class CheckConfig:
     max_newly_wrong: int = 2
     # Optional floor on int8/fp32 speed ratio at batch 1 (ratios only); 0 = no latency rule.
     min_speedup: float = 0.0
+    # The recommendation's second rule: the system predicts fp32's label on at least this share of examples.
+    min_agreement: float = 0.99
 
     def __post_init__(self):
         if not 0 < self.min_relative_accuracy <= 1:
             raise UserError("check.min_relative_accuracy must be in (0, 1]")
+        if not 0 < self.min_agreement <= 1:
+            raise UserError("check.min_agreement must be in (0, 1]")
         if self.max_newly_wrong < 0 or self.min_speedup < 0:
             raise UserError("check.max_newly_wrong and check.min_speedup must not be negative")
 

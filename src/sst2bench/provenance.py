@@ -98,3 +98,22 @@ def provenance(params: dict | None = None) -> dict:
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "params": params or {},
     }
+
+
+def isa_class(cpu: dict | None = None) -> str:
+    """The class of int8 instructions ONNX Runtime and PyTorch dispatch to on this CPU.
+
+    AMX, AVX-512 VNNI, AVX-VNNI, AVX-512 without VNNI and AVX2 each run different integer kernels;
+    within a class, predictions reproduce exactly.
+    """
+    flags = (cpu or cpu_info())["isa"]
+    for flag, name in (
+        ("amx_int8", "amx"),
+        ("avx512_vnni", "avx512-vnni"),
+        ("avx_vnni", "avx-vnni"),
+        ("avx512bw", "avx512"),
+        ("avx2", "avx2"),
+    ):
+        if flags.get(flag):
+            return name
+    return "generic"

@@ -67,7 +67,7 @@ def ort_static_search() -> Recipe:
     """ort-static-qdq-u8s8-pc-rr's layout with weights for the CPU it runs on (``isa="auto"``) and
     the automatic mixed-precision search: the nodes whose fallback wins back most on the tuning
     split stay fp32 until it keeps fp32's correct count and agrees with fp32 on all but one in
-    two hundred examples, within the size budget (replaces the hand-picked ort-static-mixed)."""
+    two hundred examples, within the size budget."""
     return Recipe.build(
         "ort-static-search",
         "ort-static",
@@ -79,14 +79,6 @@ def ort_static_search() -> Recipe:
         accuracy_target=1.0,
         agreement_target=0.995,
     )
-
-
-@_preset
-def ort_static_mixed() -> Recipe:
-    """Superseded by ort-static-search (kept while params still name it): ort-static-qdq-u8s8-pc-rr
-    with the first two layers' FFN in fp32, picked by hand on the reported split."""
-    ffn = tuple(f"/distilbert/transformer/layer.{layer}/ffn/{lin}/MatMul" for layer in (0, 1) for lin in ("lin1", "lin2"))
-    return ort_static_qdq_u8s8_pc_rr().replace(name="ort-static-mixed", fp32_nodes=ffn)
 
 
 @_preset

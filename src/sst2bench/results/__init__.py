@@ -10,7 +10,20 @@ schemas live in one module per stage (``model``, ``quantize``, ``accuracy``, ``l
 from __future__ import annotations
 
 from .accuracy import AccuracyResult, Comparison, Disagreement, EvalSetResult, SystemAccuracy
-from .core import FP32_ORT, FP32_TORCH, REFERENCE, SCHEMA_VERSION, UNFINISHED, Schema, StageResult, Status, read_result, write_result
+from .core import (
+    FP32_OPENVINO,
+    FP32_ORT,
+    FP32_ORT_FUSED,
+    FP32_TORCH,
+    REFERENCE,
+    SCHEMA_VERSION,
+    UNFINISHED,
+    Schema,
+    StageResult,
+    Status,
+    read_result,
+    write_result,
+)
 from .endpoint import EndpointResult
 from .latency import (
     LatencyMeasurement,
@@ -41,7 +54,9 @@ __all__ = [
     "Disagreement",
     "EndpointResult",
     "EvalSetResult",
+    "FP32_OPENVINO",
     "FP32_ORT",
+    "FP32_ORT_FUSED",
     "FP32_TORCH",
     "LatencyMeasurement",
     "LatencyResult",

@@ -15,6 +15,7 @@ FP32_TORCH = "fp32-torch"
 FP32_ORT = "fp32-ort"
 # fp32 ONNX Runtime on the graph fused by its transformer optimizer: where optimize_graph recipes start.
 FP32_ORT_FUSED = "fp32-ort-fused"
+FP32_OPENVINO = "fp32-openvino"
 REFERENCE = "intel-int8-published"
 Status = Literal["done", "skipped", "failed", "partial"]
 # A stage that stopped part-way is run again next time, never taken from the cache.

@@ -13,7 +13,7 @@ from ..errors import MissingPrerequisite
 from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_ORT, FP32_TORCH, REFERENCE, ModelResult, QuantizeResult, StageResult, read_result, write_result
-from ..results.core import FP32_ORT_FUSED
+from ..results.core import FP32_OPENVINO, FP32_ORT_FUSED
 from ..systems import SystemSpec
 
 
@@ -82,18 +82,24 @@ def model_result(cfg: RunConfig) -> ModelResult:
     return read_result(cfg.runs_dir / "model.json", ModelResult)
 
 
-def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, SystemSpec, SystemSpec]:
-    """fp32 PyTorch, ONNX Runtime on the export, and ONNX Runtime on the fused graph int8 recipes start from."""
+def fp32_specs(cfg: RunConfig) -> tuple[SystemSpec, ...]:
+    """fp32 PyTorch, ONNX Runtime on the export and on the fused graph int8 recipes start from, and
+    OpenVINO on the export (the runtime NNCF's int8 runs in)."""
     return (
         SystemSpec(FP32_TORCH, "torch", str(cfg.fp32_dir), "fp32"),
         SystemSpec(FP32_ORT, "onnxruntime", str(cfg.models_dir / "fp32-onnx"), "fp32"),
         SystemSpec(FP32_ORT_FUSED, "onnxruntime", str(cfg.models_dir / "fp32-onnx-fused"), "fp32"),
+        SystemSpec(FP32_OPENVINO, "openvino", str(cfg.models_dir / "fp32-onnx"), "fp32"),
     )
 
 
-def int8_specs(cfg: RunConfig) -> list[SystemSpec]:
+def int8_specs(cfg: RunConfig, timed: bool = False) -> list[SystemSpec]:
+    """The run's int8 systems; ``timed`` leaves out a recipe's copies tuned on other examples
+    (``<recipe>@val``): their kernels and fallbacks are their recipe's, so timing them adds nothing."""
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
-    return [SystemSpec(name, r.backend, r.path, "int8") for name, r in quantized.recipes.items()] if quantized.done else []
+    if not quantized.done:
+        return []
+    return [SystemSpec(name, r.backend, r.path, "int8") for name, r in quantized.recipes.items() if not (timed and r.variant_of)]
 
 
 def seed_variant_specs(cfg: RunConfig) -> dict[str, SystemSpec]:
@@ -117,9 +123,9 @@ def reference_spec(cfg: RunConfig) -> SystemSpec:
     return SystemSpec(REFERENCE, "onnxruntime", str(target), "int8")
 
 
-def all_specs(cfg: RunConfig) -> tuple[list[SystemSpec], dict[str, str]]:
-    """Every local system of a run, and the ones skipped with why."""
-    specs, skips = list(fp32_specs(cfg)) + int8_specs(cfg), {}
+def all_specs(cfg: RunConfig, timed: bool = False) -> tuple[list[SystemSpec], dict[str, str]]:
+    """Every local system of a run (``timed``: those the latency sweep measures), and the ones skipped with why."""
+    specs, skips = list(fp32_specs(cfg)) + int8_specs(cfg, timed), {}
     try:
         specs.append(reference_spec(cfg))
     except MissingPrerequisite as reason:

@@ -95,7 +95,7 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
     settings = cfg.latency_settings(quick)
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
     texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
-    specs, skips = all_specs(cfg)
+    specs, skips = all_specs(cfg, timed=True)
     # Rows are keyed by round, so more rounds add to the same sweep; what only summarises them is left out.
     measured = {
         k: v for k, v in asdict(settings).items() if not k.startswith("peak") and k not in ("baselines", "percentile_confidence", "rounds")
