@@ -107,7 +107,7 @@ def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_spli
     assert scored.crossfit["inc-static"].tuned_on_reported == "inc-static" and scored.crossfit["inc-static"].total == 16
 
     # A fold whose tuning meets no target is recorded, and leaves its recipe without an estimate rather than stopping the sweep.
-    from sst2bench.quantization.inc import TuningFailed
+    from sst2bench.quantization.base import TuningFailed
     from sst2bench.stages import quantize as quantize_stage
 
     real = quantize_stage.quantized

@@ -13,7 +13,7 @@ import pytest
 from sst2bench.errors import UserError
 from sst2bench.quantization import PRESETS, CalibrationConfig, Method, Recipe, get_method, preset, register_method
 from sst2bench.quantization.artifacts import activation_qparams, identical_recipes, qparam_roles, qparams, qparams_digest
-from sst2bench.quantization.inc import TuningFailed
+from sst2bench.quantization.base import TuningFailed
 from sst2bench.quantization.run import quantize
 from sst2bench.systems import load_system
 

@@ -37,9 +37,9 @@ class Stage:
 
 STAGES = (
     Stage("model", "10-model", ("model", "data", "inference"), ()),
-    Stage("quantize", "20-quantize", ("quantize", "data"), ("model",)),
+    Stage("quantize", "20-quantize", ("quantize", "data", "inference"), ("model",)),
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data", "evaluation_sets"), ("model", "quantize")),
-    Stage("latency", "40-latency", ("latency", "quick", "reference"), ("model", "quantize")),
+    Stage("latency", "40-latency", ("latency", "quick", "reference", "data"), ("model", "quantize")),
     Stage(
         "cloudflare",
         "50-cloudflare",

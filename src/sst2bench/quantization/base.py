@@ -31,6 +31,15 @@ INT8_TYPES = ("uint8", "int8")
 FORMATS = ("QDQ", "QOperator")
 
 
+class TuningFailed(UserError):
+    """An accuracy-aware method tried its configurations and none met the accuracy criterion;
+    ``trials`` holds every evaluation."""
+
+    def __init__(self, trials: list[dict], message: str):
+        super().__init__(message)
+        self.trials = trials
+
+
 class ConfigError(UserError):
     """An invalid config value; ``Recipe`` prefixes the recipe's name."""
 

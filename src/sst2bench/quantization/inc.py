@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UserError
-from .base import FORMATS, Method, MethodConfig, QuantizeJob, register_method
+from .base import FORMATS, Method, MethodConfig, QuantizeJob, TuningFailed, register_method
 from .recipes import Recipe
 
 CRITERIA = ("relative", "absolute")
@@ -98,14 +97,6 @@ class IncStatic(Method):
         if job.evaluate is None:
             raise ValueError("INC's accuracy-aware tuning needs a labelled tuning split")
         return quantize_inc(job.recipe, job.source, job.out_dir, job.work_dir, job.calibration, job.evaluate)
-
-
-class TuningFailed(UserError):
-    """INC tried ``max_trials`` configurations and none met the accuracy criterion; ``trials`` holds every evaluation."""
-
-    def __init__(self, trials: list[dict], message: str):
-        super().__init__(message)
-        self.trials = trials
 
 
 class CalibrationLoader:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .base import Method, MethodConfig, QuantizeJob, register_method
+from .base import Method, MethodConfig, QuantizeJob, TuningFailed, register_method
 from .calibration import CalibrationData
 
 MODEL_FILE = "best_model.pt"
@@ -160,9 +160,10 @@ def quantize_inc_torch(recipe, torch_dir: Path, out_dir: Path, work_dir: Path, c
     finally:
         torch.set_num_threads(threads)
     if quantized is None:
-        raise UserError(
+        raise TuningFailed(
+            trials,
             f"recipe {recipe.name!r}: INC found no int8 model within {recipe.config.tolerable_loss:g} {recipe.config.criterion} "
-            f"loss in {recipe.config.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); raise max_trials or tolerable_loss"
+            f"loss in {recipe.config.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); raise max_trials or tolerable_loss",
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     quantized.save(str(out_dir))

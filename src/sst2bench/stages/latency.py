@@ -18,7 +18,7 @@ def system_sizes(specs, model) -> dict[str, float]:
 
     sizes = {}
     for spec in specs:
-        onnx_files = sorted(Path(spec.path).glob("*.onnx")) if spec.backend == "onnxruntime" else []
+        onnx_files = sorted(Path(spec.path).glob("*.onnx")) if spec.backend in ("onnxruntime", "openvino") else []
         record = load_record(Path(spec.path)) if Path(spec.path).is_dir() else None
         if len(onnx_files) == 1:
             sizes[spec.name] = size_mib(onnx_files[0])

@@ -33,16 +33,21 @@ from .common import (
 def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
     """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
     from ..cache import CacheKey
+    from ..provenance import isa_class
     from ..quantization import get_method
     from ..quantization.run import method_module, quantize
 
     # Every method gets the run's inference protocol, so tuning scores a candidate as reporting does.
     inference = replace(cfg.inference, threads=cfg.quantize.threads)
-    params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads, "inference": asdict(inference)}
+    params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads}
     if recipe.is_static:
         params["calibration_examples"] = data_digest(train)
     if recipe.needs_tuning:
         params["tuning_examples"] = data_digest(tuning)
+        params["inference"] = asdict(inference)
+    # A setting resolved from the CPU ("auto" ISA, NNCF's "auto" overflow fix) makes another model on another ISA class.
+    if "auto" in (getattr(recipe.config, "isa", None), getattr(recipe.config, "overflow_fix", None)):
+        params["isa_class"] = isa_class()
     # The code that makes this model: the recipe machinery and the method's own module.
     # A method that quantizes the PyTorch model (source_format "torch") reads the fp32 folder too.
     inputs = {"fp32": fp32_onnx_dir, **({"torch": cfg.fp32_dir} if get_method(recipe.method).source_format == "torch" else {})}
@@ -59,7 +64,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
     from tqdm.auto import tqdm
 
     from ..quantization.artifacts import identical_recipes, load_record
-    from ..quantization.inc import TuningFailed
+    from ..quantization.base import TuningFailed
 
     out = cfg.runs_dir / "quantize.json"
     model = model_result(cfg)
@@ -96,7 +101,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
         bar.set_postfix_str(recipe.name)
         records[recipe.name] = made(recipe, splits.tuning, "validation" if splits.source == "validation" else "tuning")
         for copy in cfg.quantize.seed_variants(recipe):
-            variants[copy.name] = variant(copy, splits.tuning, "tuning", recipe.name)
+            variants[copy.name] = variant(copy, splits.tuning, "validation" if splits.source == "validation" else "tuning", recipe.name)
         if recipe.needs_tuning and crossfit_enabled(cfg):
             if splits.source != "validation":
                 records[f"{recipe.name}@val"] = variant(recipe.replace(name=f"{recipe.name}@val"), reported, "validation", recipe.name)
