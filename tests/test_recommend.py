@@ -23,8 +23,8 @@ FP32 = [candidate("fp32-torch", 900, 1.0, 10.0, 100.0, "fp32"), candidate("fp32-
 
 
 def test_whole_examples_rounded_as_the_gate_rounds():
-    assert needed_correct(900, 0.99) == 891  # 891.0 exactly: no float ceiling to 892
-    assert needed_correct(781, 0.99) == 774  # 773.19 → 774
+    assert needed_correct(0.99, 900) == 891  # 891.0 exactly: no float ceiling to 892
+    assert needed_correct(0.99, 781) == 774  # 773.19 → 774
 
 
 def test_a_faster_system_that_disagrees_with_fp32_is_passed_over():

@@ -15,6 +15,14 @@ from pathlib import Path
 from .errors import UserError
 from .systems import Prediction
 
+
+def needed_correct(share: float, count: int) -> int:
+    """⌈share × count⌉ in whole examples, rounded to 9 places first (so 0.99 × 100 asks for 99, not 100)."""
+    import math
+
+    return math.ceil(round(share * count, 9))
+
+
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 

@@ -18,12 +18,11 @@ because int8 arithmetic (and so a prediction near the boundary) can differ betwe
 from __future__ import annotations
 
 import json
-import math
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .accuracy import load_predictions
+from .accuracy import load_predictions, needed_correct
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
@@ -95,7 +94,7 @@ def relative_accuracy_rule(systems: dict, minimum: float) -> list[RuleResult]:
         # fp32's count on the examples this system was scored on (a remote endpoint may score fewer).
         reference = sum(fp32["predicted"].get(i) == gold for i, gold in r["gold"].items())
         exact = minimum * reference
-        needed = math.ceil(round(exact, 9))
+        needed = needed_correct(minimum, reference)
         passed = r["correct"] >= needed
         why = f"needs ⌈{minimum:g} × {reference} = {exact:.2f}⌉ = {needed}; has {r['correct']}" + (
             "" if passed else f", {needed - r['correct']} short"

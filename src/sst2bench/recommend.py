@@ -9,10 +9,9 @@ latency is a network round-trip, not a call.
 
 from __future__ import annotations
 
-import math
-
 from pydantic import BaseModel
 
+from .accuracy import needed_correct
 from .results import FP32_TORCH, SystemAccuracy
 
 
@@ -54,11 +53,6 @@ class Recommendation(BaseModel):
     @property
     def system(self) -> str | None:
         return self.latency.system if self.latency else None
-
-
-def needed_correct(fp32_correct: int, minimum: float) -> int:
-    """⌈minimum × fp32's count⌉ (rounded first, so 0.99 × 100 asks for 99, not 100)."""
-    return math.ceil(round(minimum * fp32_correct, 9))
 
 
 # Why a candidate is passed over, in the order the rules are applied.
@@ -109,7 +103,7 @@ def recommend(
     fp32_correct = fp32.correct if fp32 else next((c.fp32_correct for c in candidates), None)
     if fp32_correct is None:
         return Recommendation(**rules, candidates=candidates, sentence="No recommendation: no system was scored.")
-    needed = needed_correct(fp32_correct, min_relative_accuracy)
+    needed = needed_correct(min_relative_accuracy, fp32_correct)
     exclusions = {c.system: why for c in candidates if (why := _exclusion(c, needed, min_agreement))}
     excluded = {name: f"{rule} ({value})" if value else rule for name, (rule, value) in exclusions.items()}
     passing = [c for c in candidates if c.system not in excluded]

@@ -19,11 +19,11 @@ fp32 graph is skipped. Every step is scored on the tuning split only, never on t
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
 
+from ..accuracy import needed_correct
 from .base import QuantizeJob
 from .scoring import onnx_scorer
 
@@ -127,8 +127,8 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
     fp32_bytes = job.source.read_bytes()
     budget = config.size_budget * len(fp32_bytes)
     fp32 = job.evaluate(fp32_bytes)
-    target = math.ceil(config.accuracy_target * fp32.correct)
-    agreeing = math.ceil(config.agreement_target * fp32.total)
+    target = needed_correct(config.accuracy_target, fp32.correct)
+    agreeing = needed_correct(config.agreement_target, fp32.total)
 
     def step(nodes: list[str], model: bytes) -> dict:
         score = job.evaluate(model)
