@@ -88,11 +88,19 @@ class RunResults:
         Reads ``AccuracyResult.tuning`` (the tuning split's scores, each system paired with fp32, as
         the other evaluation sets are) when the accuracy stage wrote it; a run without one is chosen
         on the reported split, and the label says so."""
-        tuning = getattr(self.accuracy, "tuning", None)
-        systems = getattr(tuning, "systems", None) if tuning is not None else None
-        if systems:
-            return f"the tuning split ({next(iter(systems.values())).n} sentences)", dict(systems)
+        tuning = self.accuracy.tuning
+        if tuning is not None and tuning.systems and tuning.source != "validation":
+            return f"the tuning split ({tuning.n} sentences)", dict(tuning.systems)
+        if tuning is not None and tuning.systems:
+            return f"{self.reported_split}, the reported split (params data.tuning.source: validation, Intel's protocol)", dict(
+                tuning.systems
+            )
         return f"{self.reported_split} (this run has no tuning split: chosen on the reported split)", dict(self.accuracy.systems)
+
+    @property
+    def chosen_on_reported_split(self) -> bool:
+        tuning = self.accuracy.tuning
+        return tuning is None or not tuning.systems or tuning.source == "validation"
 
     def tuned_on_reported_split(self, system: str) -> tuple[bool, str | None]:
         """Whether a system's accuracy-aware choices were made on the reported split (Intel's protocol),
@@ -291,7 +299,8 @@ def first_screen(res: RunResults, rec: Recommendation):
     reported = ""
     if rec.system and rec.system in res.systems:
         scored = res.systems[rec.system]
-        reported = f" On {res.reported_split} (which made no choice) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
+        which = "which also made the choice" if res.chosen_on_reported_split else "which made no choice"
+        reported = f" On {res.reported_split} ({which}) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
     answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
     cpu = f'<div class="sst2bench-cpu">{html.escape(cpu_summary(res))}</div>'
     footer = "".join(f"<div>{html.escape(note)}</div>" for note in notes)
@@ -327,7 +336,7 @@ def recommendation_table(rec: Recommendation, res: RunResults):
 
 def published_comparison(res: RunResults, published_file: Path):
     """Intel's published numbers (read from a cited data file, units as published) beside this
-    run's fp32 and most accurate int8, in the same units. Published counts are derived."""
+    run's fp32 and its reproductions of Intel's int8 recipes, in the same units. Published counts are derived."""
     import pandas as pd
     import yaml
 
@@ -344,8 +353,11 @@ def published_comparison(res: RunResults, published_file: Path):
         }
         for row in published["rows"]
     ]
-    int8 = {name: r for name, r in res.systems.items() if r.family == "int8"}
-    picks = [(FP32_TORCH, res.systems.get(FP32_TORCH))] + ([max(int8.items(), key=lambda item: item[1].correct)] if int8 else [])
+    # This run's reproductions of Intel's two int8 models (PyTorch FX and ONNX), tuned on the tuning
+    # split: picked by name, never by their score on the split they are compared on.
+    picks = [(FP32_TORCH, res.systems.get(FP32_TORCH))] + [
+        (name, res.systems[name]) for name in ("inc-torch", "inc-static") if name in res.systems
+    ]
     for name, r in picks:
         if r is not None:
             size = res.size_mib(name)
