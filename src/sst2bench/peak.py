@@ -211,12 +211,20 @@ def cached_peak(cache_root: Path, model_gemms: list[tuple[int, int]], rows: int,
     return json.loads((folder / "peak.json").read_text())
 
 
-def peak_fraction(system: str, threads: int, tokens: list[int], macs: dict[str, float], op_table, forward_mean_ms: float, limit) -> dict:
-    """PeakFraction fields for one system: its MACs split by precision against the measured peaks."""
+def peak_fraction(
+    system: str, threads: int, tokens: list[int], macs: dict[str, float], op_table, forward_mean_ms: float, limit, int8_kernel: str = "int8"
+) -> dict:
+    """PeakFraction fields for one system: its MACs split by precision against the measured peaks.
+
+    ``int8_kernel`` names the int8 peak that matches the system's kernels: ``int8`` (MatMulInteger,
+    static) or ``int8-dynamic`` (DynamicQuantizeMatMul, which also quantizes activations per call)."""
     int8, fp32 = precision_split(macs, op_table)
     fractions = {}
     for shape in ("model", "large"):
-        int8_peak, fp32_peak = limit.gops("int8", shape, threads), limit.gops("fp32", shape, threads)
+        int8_peak, fp32_peak = (
+            limit.gops(int8_kernel, shape, threads) or limit.gops("int8", shape, threads),
+            limit.gops("fp32", shape, threads),
+        )
         if int8_peak and fp32_peak:
             ideal_ms = 2 * int8 / int8_peak / 1e6 + 2 * fp32 / fp32_peak / 1e6
             fractions[shape] = ideal_ms / forward_mean_ms

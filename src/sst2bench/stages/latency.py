@@ -74,7 +74,10 @@ def machine_limit(cfg: RunConfig, settings, specs, texts: list[str], result: Lat
             measured = result.measurement(spec.name, threads)
             if measured is None or measured.forward_mean_ms is None:
                 continue
-            values = peak_fraction(spec.name, threads, tokens, macs, op_table, measured.forward_mean_ms, limit)
+            dynamic = bool(record) and record.get("recipe", {}).get("method") == "ort-dynamic"
+            values = peak_fraction(
+                spec.name, threads, tokens, macs, op_table, measured.forward_mean_ms, limit, "int8-dynamic" if dynamic else "int8"
+            )
             if spec.family == "int8" and op_table is None:
                 values["note"] = "no op table in the quantize record: every GEMM counted as fp32"
             fractions.append(PeakFraction(**values))
