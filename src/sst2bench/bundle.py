@@ -59,7 +59,7 @@ def sha256(path: Path) -> str:
 def _accuracy_counts(res: RunResults, system: str) -> dict[str, Count]:
     counts = {res.reported_split: Count(correct=res.systems[system].correct, n=res.systems[system].n)}
     chosen_on, tuning = res.tuning_scores()
-    if system in tuning and tuning[system] is not res.systems[system]:
+    if system in tuning and not res.chosen_on_reported_split:
         counts["tuning"] = Count(correct=tuning[system].correct, n=tuning[system].n)
     for name, found in res.accuracy.sets.items():
         if system in found.systems:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
 from .look import MISSING, html_table, page_assets, show  # noqa: F401  (show: the report notebook)
 from .recommend import Recommendation, candidate_scores, recommend
 from .results import (
@@ -649,7 +650,7 @@ def machine_comparison(run_dirs: list[Path]):
     labels = []
     for res in runs:
         if not res.latency.done:
-            raise ValueError(f"{res.runs_dir} has no latency results ({res.latency.status}: {res.latency.reason})")
+            raise UserError(f"{res.runs_dir} has no latency results ({res.latency.status}: {res.latency.reason})")
         label = machine_label(res.latency.provenance)
         labels.append(label if label not in labels else f"{label} ({res.runs_dir})")
     systems = list(dict.fromkeys(name for res in runs for name in res.systems if res.systems[name].latency == "call"))
