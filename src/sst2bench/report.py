@@ -130,8 +130,9 @@ class RunResults:
         return {r.system: r for r in results if (r.batch_size, r.threads, r.padding) == (batch_size, threads, padding)}
 
     def fp32_ort_rows(self) -> list[str]:
-        """The fp32 ONNX Runtime systems (the exported graph, and the fused graph int8 recipes start from)."""
-        return [name for name in self.systems if name.startswith(FP32_ORT)]
+        """The speed-up baselines the latency stage used (params ``latency.baselines``: fp32 ONNX Runtime
+        on the exported graph and on the fused graph int8 recipes start from)."""
+        return list(self.latency.settings.get("baselines", [FP32_ORT]))
 
     def fp32_ort_baseline(self, threads: int = 1) -> tuple[str, float] | None:
         """The faster fp32 ONNX Runtime row at batch 1 (median of its per-round p50s)."""
