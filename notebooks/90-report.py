@@ -33,6 +33,7 @@ from sst2bench.report import (
     figure_pareto,
     figure_size,
     first_screen,
+    limit_tables,
     provenance_table,
     published_comparison,
     recommendation,
@@ -108,6 +109,16 @@ if res.latency.done and res.systems:
     figure_pareto(res)
 else:
     display(Markdown(f"Latency not measured: {res.latency.reason}"))
+
+# %% [markdown]
+# ## The machine's limit
+# This CPU's fp32 and int8 matrix-multiply peaks, measured with ONNX Runtime itself, and each
+# system's forward pass at batch 1 against them: how much faster it could get, and what stands in the way.
+
+# %%
+if res.latency.done:
+    for table, notes in limit_tables(res):
+        display(show(table, notes=notes))
 
 # %% [markdown]
 # ## Latency distributions

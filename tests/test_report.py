@@ -202,3 +202,48 @@ def test_timings_written_by_the_pipeline_are_shown(run_dir):
     table, _ = stage_status(RunResults.load(run_dir))
     row = table.set_index("stage").loc["accuracy"]
     assert row["wall time when last executed (s)"] == 61.0 and pd.isna(table.set_index("stage").loc["model", "wall time this build (s)"])
+
+
+def test_the_machine_limit_answers_how_much_faster_int8_could_get(run_dir):
+    from sst2bench.report import limit_tables
+    from sst2bench.results import MachineLimit, PeakFraction, PeakThroughput
+
+    res = RunResults.load(run_dir)
+    assert limit_tables(res) == []  # no measurement: no section, nothing invented
+    peaks = [
+        PeakThroughput(precision=p, shape="model", rows=26, macs=10**8, threads=1, best_ms=1.0, median_ms=1.1, gops_per_second=g)
+        for p, g in (("fp32", 100.0), ("int8", 800.0))
+    ]
+    res.latency.peak = MachineLimit(
+        method="MatMul graphs in ONNX Runtime.", cpu="AMD EPYC", isa=["avx512_vnni"], runtime="onnxruntime 1.32.0", repeats=3, peaks=peaks
+    )
+    # int8-good: 200 M int8 MACs at 800 GOP/s = 0.5 ms, 10 M fp32 at 100 GOP/s = 0.2 ms → 0.7 ms of a 2.8 ms forward pass.
+    res.latency.peak_fractions = [
+        PeakFraction(
+            system="int8-good",
+            threads=1,
+            tokens_mean=26.0,
+            macs_int8=2e8,
+            macs_fp32=1e7,
+            forward_mean_ms=2.8,
+            achieved_gops_per_second=150.0,
+            fraction_of_model_shape_peak=0.25,
+            fraction_of_large_peak=0.2,
+        ),
+        PeakFraction(
+            system="fp32-ort",
+            threads=1,
+            tokens_mean=26.0,
+            macs_int8=0.0,
+            macs_fp32=2.1e8,
+            forward_mean_ms=5.0,
+            achieved_gops_per_second=84.0,
+            fraction_of_model_shape_peak=0.84,
+            fraction_of_large_peak=0.8,
+        ),
+    ]
+    (peak_table, _), (systems, notes) = limit_tables(res)
+    assert set(peak_table["peak (GOP/s)"]) == {100, 800}
+    assert list(systems["system"]) == ["int8-good", "fp32-ort"] and list(systems["headroom (×, 1 / fraction)"]) == [4.0, 1.2]
+    assert "MatMul graphs in ONNX Runtime." in notes[0]
+    assert "int8-good, 2.80 ms) would take 0.70 ms" in notes[1] and "4.0x headroom" in notes[1]

@@ -425,6 +425,62 @@ def machine_limit_ms(res: RunResults) -> float | None:
     return min(limits) if limits else None
 
 
+def limit_tables(res: RunResults):
+    """The machine's limit, answered: the measured matrix-multiply peaks (with their method), each
+    system's forward pass against them at batch 1, and one sentence on the headroom and what takes
+    the rest of the time. Returns ``[(table, notes), ...]`` for ``show``; empty without a measurement."""
+    import pandas as pd
+
+    limit = res.latency.peak
+    if limit is None or not res.latency.peak_fractions:
+        return []
+    peaks = pd.DataFrame(
+        [
+            {
+                "precision": p.precision,
+                "shape": p.shape,
+                "rows × GEMMs (MACs per call)": f"{p.rows} rows, {p.macs:,} MACs",
+                "threads": p.threads,
+                "best (ms)": round(p.best_ms, 3),
+                "peak (GOP/s)": round(p.gops_per_second),
+            }
+            for p in limit.peaks
+        ]
+    )
+    fractions = sorted(res.latency.peak_fractions, key=lambda f: (f.threads, f.forward_mean_ms))
+    systems = pd.DataFrame(
+        [
+            {
+                "system": f.system,
+                "threads": f.threads,
+                "int8 MACs (M, per call)": round(f.macs_int8 / 1e6, 1),
+                "fp32 MACs (M, per call)": round(f.macs_fp32 / 1e6, 1),
+                "forward mean (ms)": round(f.forward_mean_ms, 2),
+                "achieved (GOP/s)": round(f.achieved_gops_per_second),
+                "fraction of peak, model shapes (%)": round(100 * f.fraction_of_model_shape_peak)
+                if f.fraction_of_model_shape_peak
+                else None,
+                "headroom (×, 1 / fraction)": round(1 / f.fraction_of_model_shape_peak, 1) if f.fraction_of_model_shape_peak else None,
+            }
+            for f in fractions
+        ]
+    )
+    int8 = [f for f in fractions if f.threads == 1 and f.macs_int8 > 0 and f.fraction_of_model_shape_peak]
+    notes = [f"Method: {limit.method} Runtime {limit.runtime}, CPU {limit.cpu} ({', '.join(limit.isa)})."]
+    if int8:
+        fastest = min(int8, key=lambda f: f.forward_mean_ms)
+        ideal = fastest.forward_mean_ms * fastest.fraction_of_model_shape_peak
+        notes.append(
+            f"How much faster could int8 get on this CPU? The fastest int8 forward pass at batch 1, 1 thread ({fastest.system}, "
+            f"{fastest.forward_mean_ms:.2f} ms) would take {ideal:.2f} ms if its multiply-adds ran at the measured peaks: "
+            f"{1 / fastest.fraction_of_model_shape_peak:.1f}x headroom. What stands in the way is everything around the GEMMs "
+            "(fp32 LayerNorm, GELU, Softmax, reshapes and the quantize/dequantize steps, which run on one thread "
+            f"at {fastest.tokens_mean:.0f} rows), "
+            "not the GEMMs: see the per-op profile in benchmarks/results/profile-standin.md and docs/latency.md."
+        )
+    return [(peaks, []), (systems, notes)]
+
+
 def figure_pareto(res: RunResults):
     """Accuracy against p50 latency at batch 1, 1 thread: every point numbered, the legend names it."""
     import matplotlib.pyplot as plt
