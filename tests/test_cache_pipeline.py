@@ -58,14 +58,21 @@ def test_editing_the_report_remakes_nothing_but_the_report(project):
     root, package = project
     cfg = load_run("cached")
     # fp32's predictions were made once, by the model stage's export check, and reused here.
-    made = {"fp32-torch": "hit", "fp32-ort": "hit", "fp32-ort-fused": "made", "ort-dynamic": "made", "ort-static-qdq": "made"}
+    made = {
+        "fp32-torch": "hit",
+        "fp32-ort": "hit",
+        "fp32-ort-fused": "made",
+        "fp32-openvino": "made",
+        "ort-dynamic": "made",
+        "ort-static-qdq": "made",
+    }
     assert sweep(cfg) == ({"ort-dynamic": "made", "ort-static-qdq": "made"}, made)
     before = stage_keys(cfg, root)
 
     edit(package / "report.py")
     assert sweep(cfg) == (
         {"ort-dynamic": "hit", "ort-static-qdq": "hit"},
-        dict.fromkeys(["fp32-torch", "fp32-ort", "fp32-ort-fused", "ort-dynamic", "ort-static-qdq"], "hit"),
+        dict.fromkeys(["fp32-torch", "fp32-ort", "fp32-ort-fused", "fp32-openvino", "ort-dynamic", "ort-static-qdq"], "hit"),
     )
     after = stage_keys(cfg, root)
     assert {name for name in before if before[name] != after[name]} == {"report"}
@@ -91,4 +98,11 @@ def test_editing_a_quantizer_requantizes_its_recipes_and_rescoring_follows_the_m
     )
     quantized, scored = sweep(load_run("cached"))
     assert quantized == {"ort-dynamic": "hit", "ort-static-qdq": "made"}
-    assert scored == {"fp32-torch": "hit", "fp32-ort": "hit", "fp32-ort-fused": "hit", "ort-dynamic": "hit", "ort-static-qdq": "made"}
+    assert scored == {
+        "fp32-torch": "hit",
+        "fp32-ort": "hit",
+        "fp32-ort-fused": "hit",
+        "fp32-openvino": "hit",
+        "ort-dynamic": "hit",
+        "ort-static-qdq": "made",
+    }

@@ -40,7 +40,7 @@ def test_each_set_is_scored_for_every_system_and_a_missing_file_is_skipped_with_
     stage_model(cfg, progress=False)
     result = stage_accuracy(cfg, progress=False)
     mine = result.sets["mine"]
-    assert mine.status == "done" and mine.n == 4 and set(mine.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused"}
+    assert mine.status == "done" and mine.n == 4 and set(mine.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "fp32-openvino"}
     assert mine.systems["fp32-ort"].vs_fp32.n == 4 and mine.systems["fp32-torch"].n == 4
     assert (project / "runs" / "sets" / "predictions" / "mine" / "fp32-ort.jsonl").is_file()
     gone = result.sets["gone"]

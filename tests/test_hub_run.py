@@ -249,7 +249,15 @@ def test_distilbert_run_downloads_pinned_revisions_and_reports_the_reference(hub
     assert sha256(reference) == pinned["reference_onnx"]
     accuracy = json.loads((runs / "accuracy.json").read_text())
     assert accuracy["n"] == PINNED_ROWS["validation"] and accuracy["skipped"] == {}
-    assert set(accuracy["systems"]) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "ort-dynamic", "inc-static", "intel-int8-published"}
+    assert set(accuracy["systems"]) == {
+        "fp32-torch",
+        "fp32-ort",
+        "fp32-ort-fused",
+        "fp32-openvino",
+        "ort-dynamic",
+        "inc-static",
+        "intel-int8-published",
+    }
     assert accuracy["systems"]["intel-int8-published"]["family"] == "int8"
     assert "vs_fp32" in accuracy["systems"]["intel-int8-published"]
     latency = json.loads((runs / "latency.json").read_text())

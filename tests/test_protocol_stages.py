@@ -60,7 +60,15 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages(project, signal_
     assert sorted(first.tuned_on_idx + first.scored_on_idx) == list(range(24)) and len(first.tuned_on_idx) == 12
 
     scored = stage_accuracy(cfg, progress=False)
-    assert set(scored.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "ort-static-qdq", "inc-static", "inc-static@val"}
+    assert set(scored.systems) == {
+        "fp32-torch",
+        "fp32-ort",
+        "fp32-ort-fused",
+        "fp32-openvino",
+        "ort-static-qdq",
+        "inc-static",
+        "inc-static@val",
+    }
     assert scored.tuning.source == "train-sentences" and scored.tuning.n == 40 and set(scored.tuning.systems) == set(scored.systems)
     assert scored.tuning.systems["inc-static"].vs_fp32.n == 40
     spread = scored.seeds["ort-static-qdq"]
