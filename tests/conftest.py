@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -141,12 +142,17 @@ class SignalModel:
         self.fp32_accuracy, self.train_seconds = fp32_accuracy, train_seconds
 
 
+def accuracy(system, split) -> float:
+    """Accuracy of a loaded system on a labelled split."""
+    predicted = system.predict(list(split["sentence"]))
+    return sum(p.label == g for p, g in zip(predicted, split["label"])) / len(split)
+
+
 def onnx_accuracy_on(model_dir: Path, split) -> float:
     """Accuracy of an ONNX model folder on a labelled split (one thread: reproducible)."""
     from sst2bench.systems import InferenceConfig, OrtSystem
 
-    predicted = OrtSystem(model_dir, InferenceConfig(batch_size=128, threads=1)).predict(list(split["sentence"]))
-    return sum(p.label == g for p, g in zip(predicted, split["label"])) / len(split)
+    return accuracy(OrtSystem(model_dir, InferenceConfig(batch_size=128, threads=1)), split)
 
 
 def build_signal_model(folder: Path, seed: int = 0, steps: int = 300) -> SignalModel:
@@ -195,3 +201,50 @@ def build_signal_model(folder: Path, seed: int = 0, steps: int = 300) -> SignalM
 def signal_model(tmp_path_factory) -> SignalModel:
     """Built once per session (about 10 s): see ``build_signal_model``."""
     return build_signal_model(tmp_path_factory.mktemp("signal"))
+
+
+# Weight files the quantize stage leaves in the fp32 folder; it copies every other file beside the int8 model.
+WEIGHT_SUFFIXES = (".onnx", ".safetensors", ".bin")
+
+
+def quantize_job(job) -> tuple:
+    """Run the job's registered method as the quantize stage does, with the fp32 folder's tokenizer
+    and config copied beside the model so it loads. Returns (tuning record, op table)."""
+    from sst2bench.quantization.base import get_method
+
+    method = get_method(job.recipe.method)()
+    tuning = method.quantize(job)
+    fp32_dir = job.source if job.source.is_dir() else job.source.parent
+    for path in fp32_dir.iterdir():
+        if path.suffix not in WEIGHT_SUFFIXES:
+            shutil.copy2(path, job.out_dir / path.name)
+    return tuning, method.op_table(job)
+
+
+def measurement(system, p50=None, family="int8", threads=1, batch_size=1, count=40, round_p50_ms=None):
+    """A fabricated latency measurement: ``count`` calls at ``p50`` ms in three rounds around it,
+    or with ``round_p50_ms`` one call per round, at that round's p50."""
+    from sst2bench.results import LatencyMeasurement, LatencyStats
+
+    if round_p50_ms is None:
+        round_p50_ms, durations_ms = [p50, p50 * 1.1, p50 * 0.9], [p50] * count
+    else:
+        durations_ms = list(round_p50_ms)
+    return LatencyMeasurement(
+        **LatencyStats.from_ns([int(ms * 1e6) for ms in durations_ms], batch_size).model_dump(),
+        system=system,
+        family=family,
+        threads=threads,
+        batch_size=batch_size,
+        padding="dynamic",
+        supported_percentiles=[50],
+        rounds=list(range(len(round_p50_ms))),
+        round_p50_ms=list(round_p50_ms),
+        durations_ms=durations_ms,
+        load_seconds=0.1,
+        rss_shared_libraries_mib=0.0,
+        rss_before_load_mib=100.0,
+        rss_added_after_load_mib=50.0,
+        rss_added_after_calls_mib=60.0,
+        thread_settings={},
+    )

@@ -1,9 +1,11 @@
 """The artifact cache: keys from content, params, the code's import closure, libraries and machine."""
 
+import hashlib
+
 import pytest
 
 from sst2bench import cache
-from sst2bench.cache import ArtifactCache, CacheKey, code_hash, content_hash, import_closure
+from sst2bench.cache import ArtifactCache, CacheKey, code_hash, content_hash, import_closure, sha256_of, split_digest
 
 
 def test_the_import_closure_follows_imports_inside_functions_and_stays_in_the_package():
@@ -40,6 +42,21 @@ def test_content_hash_sees_file_contents_not_names_of_folders(tmp_path):
     assert content_hash(a) == content_hash(b)
     (b / "model.onnx").write_bytes(b"other weights")
     assert content_hash(a) != content_hash(b)
+
+
+def test_file_and_split_hashes_keep_the_values_cache_keys_and_model_cards_hold(tmp_path):
+    """Another value for the same input would miss every cached model and change published checksums."""
+    import datasets
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(bytes(range(256)) * 5000)  # more than one read block
+    assert sha256_of(path) == content_hash(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    rows = {"idx": [0, 1, 2], "sentence": ["a fine film . ", 'dull , é "quoted" ', ""], "label": [1, 0, 1]}
+    types = {"idx": "int32", "sentence": "string", "label": "int64"}  # as SST-2 loads
+    split = datasets.Dataset.from_dict(rows, features=datasets.Features({k: datasets.Value(v) for k, v in types.items()}))
+    lines = "".join(f"{i}\t{s}\t{y}\n" for i, s, y in zip(*rows.values()))
+    assert split_digest(split) == hashlib.sha256(lines.encode("utf-8")).hexdigest() == split_digest(rows)
+    assert split_digest(split) == "f6dd8be05269174a1d1cf675acef8a34fc7f6e1738879a9cf407508a963660e6"  # pinned: a cache key
 
 
 def test_a_failed_make_stores_nothing_and_a_finished_one_is_a_hit(tmp_path):

@@ -20,6 +20,8 @@ from sst2bench.latency import (
 from sst2bench.results.latency import LatencyMeasurement, LatencyResult, LatencyStats, ratio_summary
 from sst2bench.systems import SystemSpec
 
+from .conftest import measurement
+
 
 def test_stats_match_numpy():
     durations = [1_000_000 * x for x in (5, 1, 3, 2, 4, 10, 6, 7, 8, 9)]
@@ -166,39 +168,18 @@ def test_summary_pools_rounds_and_splits_the_forward_pass(tmp_path):
     settings = LatencyConfig(batch_sizes=[1], paddings=["dynamic"], threads=[1], samples=1, rounds=4, iterations=10)
     rows = sweep(SPECS[:1], settings, ["x"], tmp_path / "p.jsonl", progress=False, start_worker=FakeWorker)
     (summary,) = summarize(rows, 0.95)
-    measurement = LatencyMeasurement(**summary)
-    assert measurement.count == 40 and measurement.rounds == [0, 1, 2, 3] and measurement.supported_percentiles == [50, 90]
-    assert measurement.forward_p50_ms == pytest.approx(0.8) and measurement.tokenize_p50_ms == pytest.approx(0.2)
-    assert measurement.rss_added_after_load_mib == 50 and measurement.rss_added_after_calls_mib == 60
-
-
-def measured(system, round_p50s, threads=1):
-    return LatencyMeasurement(
-        **LatencyStats.from_ns([int(p * 1e6) for p in round_p50s], 1).model_dump(),
-        system=system,
-        family="int8",
-        threads=threads,
-        batch_size=1,
-        padding="dynamic",
-        supported_percentiles=[50],
-        rounds=list(range(len(round_p50s))),
-        round_p50_ms=list(round_p50s),
-        durations_ms=list(round_p50s),
-        load_seconds=0,
-        rss_shared_libraries_mib=0,
-        rss_before_load_mib=0,
-        rss_added_after_load_mib=0,
-        rss_added_after_calls_mib=0,
-        thread_settings={},
-    )
+    pooled = LatencyMeasurement(**summary)
+    assert pooled.count == 40 and pooled.rounds == [0, 1, 2, 3] and pooled.supported_percentiles == [50, 90]
+    assert pooled.forward_p50_ms == pytest.approx(0.8) and pooled.tokenize_p50_ms == pytest.approx(0.2)
+    assert pooled.rss_added_after_load_mib == 50 and pooled.rss_added_after_calls_mib == 60
 
 
 def test_ratio_summary_is_per_round_against_the_faster_baseline():
     result = LatencyResult(
         results=[
-            measured("fp32-ort", [8, 8, 8, 8, 8]),
-            measured("fp32-ort-fused", [6, 6, 9, 6, 6]),  # faster by median: chosen
-            measured("int8", [3, 2, 3, 4, 3]),
+            measurement("fp32-ort", round_p50_ms=[8, 8, 8, 8, 8]),
+            measurement("fp32-ort-fused", round_p50_ms=[6, 6, 9, 6, 6]),  # faster by median: chosen
+            measurement("int8", round_p50_ms=[3, 2, 3, 4, 3]),
         ]
     )
     ratio = ratio_summary(result, "int8", ["fp32-ort", "fp32-ort-fused", "absent"])

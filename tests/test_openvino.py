@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import datasets
@@ -12,43 +11,34 @@ import pytest
 from sst2bench.errors import UserError
 from sst2bench.latency import read_thread_settings
 from sst2bench.quantization import nncf_openvino
-from sst2bench.quantization.base import CalibrationConfig, QuantizeJob, get_method
+from sst2bench.quantization.base import CalibrationConfig, QuantizeJob
 from sst2bench.quantization.calibration import CalibrationData, calibration_data
 from sst2bench.quantization.recipes import Recipe
 from sst2bench.systems import InferenceConfig, OrtSystem, SystemSpec, load_system
 from sst2bench.systems.openvino import OpenVinoSystem
 
+from .conftest import accuracy, quantize_job
+
 VNNI = {"avx2": True, "avx512f": True, "avx512_vnni": True}
 AVX2_ONLY = {"avx2": True, "avx512f": False, "avx512_vnni": False, "avx_vnni": False, "amx_int8": False}
 
 
-def accuracy(system, split) -> float:
-    predicted = system.predict(list(split["sentence"]))
-    return sum(p.label == g for p, g in zip(predicted, split["label"])) / len(split)
-
-
-def quantize(signal_model, out_dir: Path, calibration=None, **fields):
-    """Run the registered method as the quantize stage does; the stage copies tokenizer and config beside the model."""
+def make_job(signal_model, out_dir: Path, calibration=None, **fields) -> QuantizeJob:
+    """NNCF on the signal model's ONNX export, calibrated on its training sentences unless ``calibration`` is given."""
     from transformers import AutoTokenizer
 
     recipe = Recipe.build("nncf-test", "nncf-openvino", calibration_samples=100, **fields)
     if calibration is None:
         calibration = calibration_data(recipe.calibration, AutoTokenizer.from_pretrained(signal_model.onnx_dir), signal_model.train)
-    job = QuantizeJob(
+    return QuantizeJob(
         recipe=recipe, source=signal_model.onnx_dir / "model.onnx", out_dir=out_dir, work_dir=out_dir.parent, calibration=calibration
     )
-    method = get_method("nncf-openvino")()
-    tuning = method.quantize(job)
-    for path in signal_model.onnx_dir.iterdir():
-        if path.suffix != ".onnx":
-            shutil.copy2(path, out_dir / path.name)
-    return tuning, method.op_table(job)
 
 
 @pytest.fixture(scope="module")
 def nncf_default(signal_model, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("nncf") / "default"
-    tuning, table = quantize(signal_model, out_dir)
+    tuning, table = quantize_job(make_job(signal_model, out_dir))
     return out_dir, tuning, table
 
 
@@ -89,7 +79,7 @@ def test_nncf_with_a_broken_calibration_loses_accuracy(signal_model, tmp_path):
     broken = CalibrationData(
         datasets.Dataset.from_dict({k: encoded[k] for k in ("input_ids", "attention_mask")}), CalibrationConfig(samples=100)
     )
-    quantize(signal_model, tmp_path / "broken", calibration=broken)
+    quantize_job(make_job(signal_model, tmp_path / "broken", calibration=broken))
     assert (
         accuracy(OpenVinoSystem(tmp_path / "broken", InferenceConfig(batch_size=64)), signal_model.held_out)
         < signal_model.fp32_accuracy - 0.02
@@ -101,10 +91,10 @@ def test_overflow_fix_follows_the_cpu_isa(signal_model, tmp_path, monkeypatch):
     assert nncf_openvino.overflow_fix_for({"avx2": True, "avx_vnni": True}) == "disable"
     assert nncf_openvino.overflow_fix_for(AVX2_ONLY) == "first_layer"
     monkeypatch.setattr(nncf_openvino, "cpu_info", lambda: {"isa": AVX2_ONLY})
-    tuning, _ = quantize(signal_model, tmp_path / "avx2")
+    tuning, _ = quantize_job(make_job(signal_model, tmp_path / "avx2"))
     assert tuning["overflow_fix"] == "first_layer"
     monkeypatch.setattr(nncf_openvino, "cpu_info", lambda: {"isa": VNNI})
-    assert quantize(signal_model, tmp_path / "vnni")[0]["overflow_fix"] == "disable"
+    assert quantize_job(make_job(signal_model, tmp_path / "vnni"))[0]["overflow_fix"] == "disable"
     # first_layer halves only the first convolution's weight range: DistilBERT has none, so the weights are the same.
     weights = nncf_openvino.WEIGHTS_FILE
     assert (tmp_path / "avx2" / weights).read_bytes() == (tmp_path / "vnni" / weights).read_bytes()
@@ -113,13 +103,13 @@ def test_overflow_fix_follows_the_cpu_isa(signal_model, tmp_path, monkeypatch):
 @pytest.mark.parametrize("field", [{"overflow_fix": "enable"}, {"preset": "performance"}, {"fast_bias_correction": False}])
 def test_each_option_changes_the_int8_weights(signal_model, nncf_default, tmp_path, field):
     default_dir = nncf_default[0]
-    quantize(signal_model, tmp_path / "variant", **field)
+    quantize_job(make_job(signal_model, tmp_path / "variant", **field))
     assert (tmp_path / "variant" / nncf_openvino.WEIGHTS_FILE).read_bytes() != (default_dir / nncf_openvino.WEIGHTS_FILE).read_bytes()
 
 
 def test_fp32_nodes_stay_fp32(signal_model, tmp_path):
     node = "/distilbert/transformer/layer.1/ffn/lin2/MatMul"
-    _, table = quantize(signal_model, tmp_path / "fallback", fp32_nodes=(node,))
+    _, table = quantize_job(make_job(signal_model, tmp_path / "fallback", fp32_nodes=(node,)))
     precisions = {row["node"]: row["precision"] for row in table}
     assert precisions[node] == "fp32" and precisions["/distilbert/transformer/layer.0/ffn/lin2/MatMul"] == "int8"
 

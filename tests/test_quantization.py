@@ -775,6 +775,29 @@ def test_a_sweep_flags_recipes_whose_options_did_nothing(signal_model, sst2_dir,
     assert identical_recipes(paths) == [["qdq-a", "qdq-b"]]
 
 
+def test_copies_of_one_recipe_tuned_on_other_data_are_not_flagged():
+    """``@val`` and ``@fold<N>`` copies are the same recipe tuned on other rows: INC may accept the
+    same first trial on each, so equal parameters say nothing about options that did not act."""
+    records = {
+        "inc-static": {"qparams_digest": "one"},
+        "inc-static@val": {"qparams_digest": "one", "variant_of": "inc-static"},
+        "inc-static@fold1": {"qparams_digest": "one", "variant_of": "inc-static"},
+        "inc-other@fold1": {"qparams_digest": "two", "variant_of": "inc-other"},
+        "inc-other@fold2": {"qparams_digest": "two", "variant_of": "inc-other"},
+    }
+    assert identical_recipes(records) == []
+
+
+def test_distinct_recipes_with_equal_qparams_are_flagged_with_their_copies():
+    records = {
+        "inc-static": {"qparams_digest": "one"},
+        "inc-static@val": {"qparams_digest": "one", "variant_of": "inc-static"},
+        "inc-static-pc": {"qparams_digest": "one"},
+        "ort-dynamic": {"qparams_digest": "two"},
+    }
+    assert identical_recipes(records) == [["inc-static", "inc-static-pc", "inc-static@val"]]
+
+
 # ---------------------------------------------------------------- the stand-in architecture, real weights
 
 

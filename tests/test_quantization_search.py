@@ -69,6 +69,15 @@ def test_a_fallback_is_exactly_fp32_for_the_nodes_it_names(signal_model, borderl
     assert met_at_once["qparams_digest"] == qparams_digest(all_int8 / "model.onnx")
     assert np.abs(int8 - fp32).max() > 1e-3  # int8 is not fp32 here, so the first check has teeth
     assert len(none) < len(fallback.model(nodes[:1])) < len(everything) <= source.stat().st_size * 1.05
+    # The ranking's sensitivity of a node is fp32's graph with that node alone int8, against fp32.
+    from sst2bench.quantization.search import mean_kl
+
+    _, free = searched(accuracy_target=1.0, size_budget=1.0)
+    ranked = borderline.select(range(min(free["tuning"]["rank_examples"], len(borderline))))
+    reference = probabilities(source.read_bytes(), source.parent, ranked)
+    for row in free["tuning"]["ranking"][:2]:
+        alone = fallback.model([node for node in nodes if node != row["node"]])
+        assert mean_kl(reference, probabilities(alone, source.parent, ranked)) == pytest.approx(row["sensitivity"], rel=1e-6)
 
 
 def test_the_search_falls_back_the_most_sensitive_nodes_until_the_target(searched, borderline):
@@ -77,16 +86,21 @@ def test_the_search_falls_back_the_most_sensitive_nodes_until_the_target(searche
     assert tuning["tuning_examples"] == len(borderline) and tuning["fp32_correct"] == len(borderline)  # fp32 is 100 % by construction
     first, steps = tuning["steps"][0], tuning["steps"]
     assert first["fallback"] == [] and first["correct"] < tuning["target_correct"]  # all-int8 misses the target
-    gains = [r["kl_gain"] for r in tuning["ranking"]]
-    assert gains == sorted(gains, reverse=True) and tuning["rank_examples"] == 200
-    order = [r["node"] for r in tuning["ranking"] if r["kl_gain"] > 0]
+    sensitivities = [r["sensitivity"] for r in tuning["ranking"]]
+    assert sensitivities == sorted(sensitivities, reverse=True) and tuning["rank_examples"] == 200
+    order = [r["node"] for r in tuning["ranking"] if r["sensitivity"] > 0]
     assert [s["fallback"] for s in steps[1:]] == [order[:k] for k in range(1, len(steps))]  # accumulated in ranked order
     assert len(steps) - 1 <= 8 and max(s["correct"] for s in steps[1:]) > first["correct"]
     chosen = [row["node"] for row in tuning["fallback_table"]]
     assert chosen and set(chosen) <= {row["node"] for row in record["fp32_fallback"]}  # the op table shows them fp32
-    if tuning["target_met"]:
-        assert next(s for s in steps if s["correct"] >= tuning["target_correct"])["fallback"] == chosen
     assert record["size_mib"] == next(s["size_mib"] for s in steps if s["fallback"] == chosen)
+    # A target the best step reaches: the search stops at the first step that meets it and keeps it.
+    reached = max(s["correct"] for s in steps[1:])
+    _, met = searched(accuracy_target=reached / len(borderline), size_budget=1.0)
+    met_steps = met["tuning"]["steps"]
+    assert met["tuning"]["target_met"] and met["tuning"]["chosen"] == "first step meeting both targets"
+    assert [s["correct"] >= reached for s in met_steps] == [False] * (len(met_steps) - 1) + [True]
+    assert [row["node"] for row in met["tuning"]["fallback_table"]] == met_steps[-1]["fallback"]
 
 
 def test_the_written_model_scores_what_its_step_recorded(searched, borderline, signal_model):
@@ -117,7 +131,34 @@ def test_search_options_bound_it(searched):
     assert agreeing["tuning"]["steps"][0]["agree"] < agreeing["tuning"]["target_agree"]
     _, rank_fewer = searched(accuracy_target=1.0, size_budget=1.0, search_rank_examples=20)
     assert rank_fewer["tuning"]["rank_examples"] == 20
-    assert [r["kl_gain"] for r in rank_fewer["tuning"]["ranking"]] != [r["kl_gain"] for r in free["tuning"]["ranking"]]
+    assert [r["sensitivity"] for r in rank_fewer["tuning"]["ranking"]] != [r["sensitivity"] for r in free["tuning"]["ranking"]]
+
+
+def test_an_unmet_target_keeps_the_step_that_agrees_with_fp32_most(searched):
+    """Agreement, not the correct count, picks among steps when no step meets the targets."""
+    _, record = searched(accuracy_target=1.0, agreement_target=1.0, size_budget=1.0, max_fallbacks=3)
+    tuning = record["tuning"]
+    steps = tuning["steps"]
+    assert not tuning["target_met"] and len(steps) == 4 and "agreeing with fp32 most" in tuning["chosen"]
+    best = max(s["agree"] for s in steps)
+    chosen = [row["node"] for row in tuning["fallback_table"]]
+    assert chosen == next(s for s in steps if s["agree"] == best)["fallback"]
+
+
+def test_without_a_step_that_meets_the_targets_agreement_picks_not_the_correct_count():
+    """A step that gains correct answers by flipping more labels loses to one that agrees with fp32 more."""
+    from sst2bench.quantization.search import chosen_step
+
+    steps = [
+        {"fallback": [], "correct": 90, "agree": 80},
+        {"fallback": ["a"], "correct": 95, "agree": 85},  # lucky flips: most correct
+        {"fallback": ["a", "b"], "correct": 92, "agree": 97},
+        {"fallback": ["a", "b", "c"], "correct": 91, "agree": 97},
+    ]
+    chosen, why = chosen_step(steps, lambda s: False)
+    assert chosen["fallback"] == ["a", "b"] and "agreeing with fp32 most" in why
+    chosen, why = chosen_step(steps, lambda s: s["agree"] >= 85)
+    assert chosen["fallback"] == ["a"] and why == "first step meeting both targets"
 
 
 def test_the_search_needs_a_tuning_split_and_qdq(signal_model, tmp_path):

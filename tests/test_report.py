@@ -1,5 +1,5 @@
 """The report's tables from fabricated typed results: first screen, no NaN, the endpoint's own column,
-the disagreement matrix, the recommendation, and machines compared."""
+the disagreement matrix, the recommendation, machines compared, and int8 models from another ISA."""
 
 import json
 
@@ -19,12 +19,15 @@ from sst2bench.results import (
     Comparison,
     Disagreement,
     EndpointResult,
-    LatencyMeasurement,
     LatencyResult,
     LatencyStats,
+    QuantizeResult,
+    RecipeResult,
     SystemAccuracy,
     write_result,
 )
+
+from .conftest import measurement
 
 N = 100
 AVX512_VNNI = {"avx2": True, "avx512bw": True, "avx512_vnni": True, "avx_vnni": False, "amx_int8": False}
@@ -79,27 +82,6 @@ def scored(system, correct, family="int8", wrong_on=(), agreement=1.0, latency="
         path=f"/models/{system}",
         latency=latency,
         vs_fp32=None if system == "fp32-torch" else vs,
-    )
-
-
-def measurement(system, p50, family="int8", threads=1, batch_size=1, count=40):
-    return LatencyMeasurement(
-        **LatencyStats.from_ns([int(p50 * 1e6)] * count, batch_size).model_dump(),
-        system=system,
-        family=family,
-        threads=threads,
-        batch_size=batch_size,
-        padding="dynamic",
-        supported_percentiles=[50],
-        rounds=[0, 1, 2],
-        round_p50_ms=[p50, p50 * 1.1, p50 * 0.9],
-        durations_ms=[p50] * count,
-        load_seconds=0.1,
-        rss_shared_libraries_mib=0.0,
-        rss_before_load_mib=100.0,
-        rss_added_after_load_mib=50.0,
-        rss_added_after_calls_mib=60.0,
-        thread_settings={},
     )
 
 
@@ -247,3 +229,61 @@ def test_the_machine_limit_answers_how_much_faster_int8_could_get(run_dir):
     assert list(systems["system"]) == ["int8-good", "fp32-ort"] and list(systems["headroom (×, 1 / fraction)"]) == [4.0, 1.2]
     assert "MatMul graphs in ONNX Runtime." in notes[0]
     assert "int8-good, 2.80 ms) would take 0.70 ms" in notes[1] and "4.0x headroom" in notes[1]
+
+
+# ---------------------------------------------------------------- int8 models quantized on another ISA
+
+AVX2_ONLY = {"avx2": True, "avx512bw": False, "avx512_vnni": False, "avx_vnni": False, "amx_int8": False}
+
+
+def int8_model(name, cpu_model="AMD EPYC 9R14", isa=AVX512_VNNI, isa_choice=None):
+    """A quantize record as the stage keeps it, made on ``cpu_model`` with flags ``isa``."""
+    return RecipeResult(
+        path=f"/models/int8/{name}",
+        recipe={"name": name, "method": "ort-static", "config": {}, "calibration": None},
+        source_graph="as exported",
+        ops={"MatMul": {"int8": 36, "fp32": 0}},
+        fp32_fallback=[],
+        size_mib=22.0,
+        fp32_size_mib=255.0,
+        quantization_seconds=3.0,
+        cache="hit",
+        isa=isa_choice,
+        provenance=provenance(cpu_model, isa),
+    )
+
+
+def first_screen_page(res) -> str:
+    from sst2bench.report import first_screen
+
+    class Check:
+        min_relative_accuracy, min_agreement = 0.99, 0.99
+
+    return first_screen(res, recommendation(res, Check)).data
+
+
+def test_an_int8_model_quantized_on_another_isa_class_is_named_beside_the_cpu(run_dir):
+    from sst2bench.report import other_isa_note
+
+    auto = {"requested": "auto", "target": "avx2", "cpu": "Intel Xeon E5-2686 v4", "changes": {"reduce_range": True}, "reason": "no VNNI"}
+    models = {
+        "int8-fast-lossy": int8_model("int8-fast-lossy", "Intel Xeon E5-2686 v4", AVX2_ONLY, auto),
+        "int8-good": int8_model("int8-good"),
+    }
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes=models, provenance=provenance()))
+    res = RunResults.load(run_dir)
+    note = other_isa_note(res)
+    assert "int8-fast-lossy (isa auto: target avx2) on Intel Xeon E5-2686 v4 (int8 kernel class avx2)" in note
+    assert "measured here on AMD EPYC 9R14 (int8 kernel class avx512-vnni)" in note and "int8-good" not in note
+    page = first_screen_page(res)
+    assert page.index("Measured on AMD EPYC 9R14") < page.index("Quantized on another ISA") < page.index("<table")
+
+
+def test_no_isa_note_when_every_int8_model_was_quantized_on_the_measured_class(run_dir):
+    from sst2bench.report import other_isa_note
+
+    # Another CPU model of the same class (AVX-512 VNNI) runs the same int8 kernels: nothing to say.
+    models = {"int8-fast-lossy": int8_model("int8-fast-lossy", "Intel Xeon 8375C"), "int8-good": int8_model("int8-good")}
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes=models, provenance=provenance()))
+    res = RunResults.load(run_dir)
+    assert other_isa_note(res) is None and "another ISA" not in first_screen_page(res)

@@ -16,10 +16,7 @@ from sst2bench.quantization.recipes import Recipe
 from sst2bench.systems import InferenceConfig, load_system
 from sst2bench.systems.torch_int8 import TorchInt8System, load_int8_model
 
-
-def accuracy(system, split) -> float:
-    predicted = system.predict(list(split["sentence"]))
-    return sum(p.label == g for p, g in zip(predicted, split["label"])) / len(split)
+from .conftest import accuracy, quantize_job
 
 
 def make_job(signal_model, out_dir: Path, **fields) -> QuantizeJob:
@@ -39,21 +36,10 @@ def make_job(signal_model, out_dir: Path, **fields) -> QuantizeJob:
     )
 
 
-def quantize(signal_model, out_dir: Path, **fields):
-    """As the quantize stage does: the method writes the model, the stage copies tokenizer and config beside it."""
-    job = make_job(signal_model, out_dir, **fields)
-    method = get_method("inc-torch")()
-    tuning = method.quantize(job)
-    for path in signal_model.torch_dir.iterdir():
-        if path.suffix not in (".safetensors", ".bin"):
-            shutil.copy2(path, out_dir / path.name)
-    return tuning, method.op_table(job)
-
-
 @pytest.fixture(scope="module")
 def inc_int8(signal_model, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("inc-torch") / "int8"
-    tuning, table = quantize(signal_model, out_dir)
+    tuning, table = quantize_job(make_job(signal_model, out_dir))
     return out_dir, tuning, table
 
 
@@ -92,7 +78,7 @@ def test_saved_int8_folder_predicts_what_the_tuned_model_predicted(signal_model,
 def test_keeping_embeddings_fp32_makes_a_bigger_model_with_fp32_tables(signal_model, inc_int8, tmp_path):
     import torch
 
-    quantize(signal_model, tmp_path / "linear-only", operators=("Linear",))
+    quantize_job(make_job(signal_model, tmp_path / "linear-only", operators=("Linear",)))
     linear_only = load_int8_model(tmp_path / "linear-only")
     assert not any(isinstance(m, torch.ao.nn.quantized.Embedding) for m in linear_only.modules())
     assert any(isinstance(m, torch.ao.nn.quantized.Embedding) for m in load_int8_model(inc_int8[0]).modules())
@@ -109,7 +95,7 @@ def input_scales(model_dir: Path) -> dict:
 
 @pytest.mark.slow
 def test_entropy_calibration_changes_the_activation_ranges(signal_model, inc_int8, tmp_path):
-    quantize(signal_model, tmp_path / "kl", calibration="entropy")
+    quantize_job(make_job(signal_model, tmp_path / "kl", calibration="entropy"))
     minmax, kl = input_scales(inc_int8[0]), input_scales(tmp_path / "kl")
     assert minmax.keys() == kl.keys() and len(minmax) == 14
     assert minmax != kl

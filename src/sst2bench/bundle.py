@@ -9,7 +9,6 @@ evaluated, the latency measured, the CPU and its int8 instructions, and the libr
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .cache import MANIFEST as CACHE_MANIFEST
+from .cache import sha256_of
 from .config import RunConfig
 from .errors import UserError
 from .paths import project_root
@@ -46,14 +46,6 @@ class BundleManifest(BaseModel):
     int8_instructions: str
     versions: dict[str, str | None]
     open_with: dict[str, str]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _accuracy_counts(res: RunResults, system: str) -> dict[str, Count]:
@@ -107,7 +99,7 @@ def export_bundle(cfg: RunConfig, system: str | None = None, output: Path | None
     with tempfile.TemporaryDirectory(prefix=".export-", dir=output.parent) as scratch:
         folder = Path(scratch) / "bundle"
         shutil.copytree(source, folder, ignore=shutil.ignore_patterns(CACHE_MANIFEST, "__pycache__"))
-        files = {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(folder)): sha256_of(p) for p in sorted(folder.rglob("*")) if p.is_file()}
         recipe = res.quantize.recipes[system].recipe if system in res.quantize.recipes else None
         model_file = next((name for name in files if name.endswith(".onnx")), None)
         open_with = {"serve": f"sst2bench serve --model {output}"}

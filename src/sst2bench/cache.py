@@ -33,6 +33,24 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_of(path: Path | str) -> str:
+    """sha256 of a file's bytes, read in blocks so a model file never sits in memory whole."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def split_digest(split) -> str:
+    """sha256 of a labelled split's rows, one ``idx<TAB>sentence<TAB>label`` line each: the checksum
+    model cards publish (anyone can recompute it) and how cache keys name the rows a model saw."""
+    hasher = hashlib.sha256()
+    for row in zip(split["idx"], split["sentence"], split["label"]):
+        hasher.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
+    return hasher.hexdigest()
+
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -111,11 +129,7 @@ def code_hash(*names: str, discovered: bool = True) -> str:
 def _content_hash(path: str, stamp: tuple) -> str:
     root = Path(path)
     if root.is_file():
-        hasher = hashlib.sha256()
-        with open(root, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                hasher.update(block)
-        return hasher.hexdigest()
+        return sha256_of(root)
     parts = [
         (str(p.relative_to(root)), _content_hash(str(p), _stamp(p)))
         for p in sorted(root.rglob("*"))

@@ -8,11 +8,11 @@ predictions line up by ``idx``. The test split has no labels; its ``label`` is -
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import sha256_of, split_digest
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
 
@@ -40,14 +40,6 @@ class SplitFile:
     path: str
     rows: int
     sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_data_dir() -> Path:
@@ -153,10 +145,9 @@ def load_sst2_hub(splits=SPLITS, revision: str | None = None):
             raise UserError(
                 f"dataset {HUB_DATASET} ({HUB_CONFIG}): datasets loaded {cached[0]}, not revision {commit}; clear HF_DATASETS_CACHE and retry"
             )
-        digest = hashlib.sha256()
-        for row in zip(loaded[split]["idx"], loaded[split]["sentence"], loaded[split]["label"]):
-            digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
-        files.append(SplitFile(split, f"hf://datasets/{HUB_DATASET}@{commit}/{HUB_CONFIG}/{split}", len(loaded[split]), digest.hexdigest()))
+        files.append(
+            SplitFile(split, f"hf://datasets/{HUB_DATASET}@{commit}/{HUB_CONFIG}/{split}", len(loaded[split]), split_digest(loaded[split]))
+        )
     return datasets.DatasetDict({split: loaded[split] for split in splits}), files
 
 
@@ -277,14 +268,6 @@ class TuningSplit:
     train: object  # datasets.Dataset: train without every row contained in a tuning sentence
     source: str
     removed_train_rows: int
-
-
-def split_digest(split) -> str:
-    """sha256 of a labelled split's rows (idx, sentence, label), one tab-separated line each."""
-    digest = hashlib.sha256()
-    for row in zip(split["idx"], split["sentence"], split["label"]):
-        digest.update(("\t".join(map(str, row)) + "\n").encode("utf-8"))
-    return digest.hexdigest()
 
 
 def make_tuning_split(train, validation, config: TuningConfig) -> TuningSplit:

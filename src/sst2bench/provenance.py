@@ -8,6 +8,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 # Libraries whose behaviour is part of an artifact or a prediction: a new version re-makes cached
 # artifacts, and the gate's baselines record them.
@@ -30,6 +31,30 @@ PACKAGES = ("sst2bench", *LIBRARIES, "onnx-neural-compressor", "scipy", "scikit-
 # Instruction-set flags that decide how fast int8 can be (/proc/cpuinfo names).
 ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class Int8Isa(NamedTuple):
+    """One class of x86 int8 instructions, for everything that depends on it: the /proc/cpuinfo flag
+    that shows it, its name in the report, its kernel class (cache keys, gate baselines), the target
+    an ``isa: auto`` recipe gets (``quantization.isa``), and whether its u8 x s8 dot product
+    accumulates in 32 bits (VNNI, AMX) instead of VPMADDUBSW's saturating int16."""
+
+    flag: str
+    label: str
+    isa_class: str
+    recipe_target: str
+    accumulates_in_32_bits: bool
+
+
+# Best first: a CPU's class is the first one whose flag it has. AVX-512 VNNI, AVX-VNNI and AMX run
+# different kernels (classes), but all accumulate in 32 bits, so AVX-VNNI needs no recipe target of its own.
+INT8_ISAS = (
+    Int8Isa("amx_int8", "AMX-INT8", "amx", "amx", True),
+    Int8Isa("avx512_vnni", "AVX-512 VNNI", "avx512-vnni", "avx512_vnni", True),
+    Int8Isa("avx_vnni", "AVX-VNNI", "avx-vnni", "avx512_vnni", True),
+    Int8Isa("avx512bw", "AVX-512BW", "avx512", "avx512", False),
+    Int8Isa("avx2", "AVX2", "avx2", "avx2", False),
+)
 
 
 def git_commit(repo: Path | None = None) -> str | None:
@@ -100,20 +125,16 @@ def provenance(params: dict | None = None) -> dict:
     }
 
 
+def best_int8_isa(flags: dict) -> Int8Isa | None:
+    """The best int8 instructions ``flags`` (``cpu_info()["isa"]``) show; None below AVX2."""
+    return next((isa for isa in INT8_ISAS if flags.get(isa.flag)), None)
+
+
 def isa_class(cpu: dict | None = None) -> str:
     """The class of int8 instructions ONNX Runtime and PyTorch dispatch to on this CPU.
 
     AMX, AVX-512 VNNI, AVX-VNNI, AVX-512 without VNNI and AVX2 each run different integer kernels;
     within a class, predictions reproduce exactly.
     """
-    flags = (cpu or cpu_info())["isa"]
-    for flag, name in (
-        ("amx_int8", "amx"),
-        ("avx512_vnni", "avx512-vnni"),
-        ("avx_vnni", "avx-vnni"),
-        ("avx512bw", "avx512"),
-        ("avx2", "avx2"),
-    ):
-        if flags.get(flag):
-            return name
-    return "generic"
+    best = best_int8_isa((cpu or cpu_info())["isa"])
+    return best.isa_class if best else "generic"

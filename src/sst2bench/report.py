@@ -1,6 +1,7 @@
 """Tables and figures of a run's report, built from its JSON only (never from models or data).
 
-The page answers first: the recommendation, the CPU and its int8 instructions, the headline table.
+The page answers first: the recommendation, the CPU and its int8 instructions (and which int8 models
+were quantized on a CPU of another int8 class), the headline table.
 Every table is plain HTML without an index column, sortable in the browser by a small inline
 script (no CDN: the page works offline), and a value that is not there is shown as "—" with a
 footnote that says why, never as NaN.
@@ -27,6 +28,7 @@ from .results import (
     LatencyStats,
     ModelResult,
     QuantizeResult,
+    RecipeResult,
     StageResult,
     SystemAccuracy,
     read_result,
@@ -36,8 +38,6 @@ from .results import (
 STAGE_ATTRIBUTES = {"model": "model", "quantize": "quantize", "accuracy": "accuracy", "latency": "latency", "cloudflare": "endpoint"}
 # Written by the pipeline beside the stage results: each stage's wall time.
 TIMINGS_FILE = "timings.json"
-# The int8 instruction families that decide int8 speed, by the /proc/cpuinfo flag that shows each.
-INT8_INSTRUCTIONS = (("AVX2", "avx2"), ("AVX-VNNI", "avx_vnni"), ("AVX-512 VNNI", "avx512_vnni"), ("AMX-INT8", "amx_int8"))
 
 
 def family_color(family: str) -> str:
@@ -162,6 +162,12 @@ class RunResults:
                 best[r.system] = (r.samples_per_second, setting)
         return best
 
+    @property
+    def int8_models(self) -> dict[str, RecipeResult]:
+        """Every int8 model the run scored: the recipes, their calibration-seed copies and cross-fit folds."""
+        folds = {fold.model.recipe["name"]: fold.model for folds in self.quantize.crossfit.values() for fold in folds}
+        return {**self.quantize.recipes, **self.quantize.seed_variants, **folds}
+
     def size_mib(self, system: str) -> float | None:
         if system in self.latency.size_mib:
             return self.latency.size_mib[system]
@@ -186,11 +192,11 @@ def recommendation(res: RunResults, check) -> Recommendation:
 
 
 def int8_instructions(cpu: dict) -> str:
-    """ "AVX2 yes, AVX-VNNI yes, AVX-512 VNNI yes, AMX-INT8 no (int8 class avx512-vnni)"."""
-    from .provenance import isa_class
+    """ "AVX2 yes, AVX-512BW yes, AVX-VNNI no, AVX-512 VNNI yes, AMX-INT8 no (int8 kernel class avx512-vnni)"."""
+    from .provenance import INT8_ISAS, isa_class
 
     flags = cpu.get("isa", {})
-    listed = ", ".join(f"{name} {'yes' if flags.get(flag) else 'no'}" for name, flag in INT8_INSTRUCTIONS)
+    listed = ", ".join(f"{isa.label} {'yes' if flags.get(isa.flag) else 'no'}" for isa in reversed(INT8_ISAS))
     return f"{listed} (int8 kernel class {isa_class(cpu)})"
 
 
@@ -201,6 +207,33 @@ def cpu_summary(res: RunResults) -> str:
     threads = {k: v for k, v in res.provenance.get("threads", {}).items() if v is not None}
     return f"Measured on {cpu['model']} ({cpu['logical_cores']} logical cores). Int8 instructions: {int8_instructions(cpu)}." + (
         f" Thread settings: {', '.join(f'{k}={v}' for k, v in threads.items())}." if threads else ""
+    )
+
+
+def other_isa_note(res: RunResults) -> str | None:
+    """Which int8 models were quantized on a CPU of another int8 kernel class than the one measured
+    (a cache filled elsewhere): their choices (INC's tuning, what an ``auto`` isa or overflow fix
+    resolved to) were made on other kernels than the ones scored and timed. None when all match or
+    a CPU is not recorded."""
+    from .provenance import isa_class
+
+    measured = res.provenance.get("cpu", {})
+    if not measured.get("isa"):
+        return None
+    here = isa_class(measured)
+    elsewhere: dict[tuple[str, str], list[str]] = {}
+    for name, model in res.int8_models.items():
+        cpu = model.provenance.get("cpu", {})
+        if cpu.get("isa") and isa_class(cpu) != here:
+            resolved = f" (isa auto: target {model.isa['target']})" if model.isa and model.isa.get("cpu") else ""
+            elsewhere.setdefault((cpu["model"], isa_class(cpu)), []).append(name + resolved)
+    if not elsewhere:
+        return None
+    where = "; ".join(f"{', '.join(names)} on {cpu_model} (int8 kernel class {kind})" for (cpu_model, kind), names in elsewhere.items())
+    return (
+        f"Quantized on another ISA: {where}; measured here on {measured['model']} (int8 kernel class {here}). "
+        "Their accuracy-aware tuning and any ISA setting resolved from the CPU were decided on other int8 kernels "
+        "than the ones scored and timed here."
     )
 
 
@@ -305,6 +338,9 @@ def first_screen(res: RunResults, rec: Recommendation):
         reported = f" On {res.reported_split} ({which}) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
     answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
     cpu = f'<div class="sst2bench-cpu">{html.escape(cpu_summary(res))}</div>'
+    other_isa = other_isa_note(res)
+    if other_isa:
+        cpu += f'<div class="sst2bench-cpu"><b>{html.escape(other_isa)}</b></div>'
     footer = "".join(f"<div>{html.escape(note)}</div>" for note in notes)
     body = html_table(table) if len(table) else ""
     return HTML(page_assets() + answer + cpu + body + f'<div class="sst2bench-notes">{footer}</div>')

@@ -7,13 +7,14 @@ arrives.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..cache import digest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS replies (
 
 
 def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A reply's key: the sha256 of its text's UTF-8 bytes."""
+    return digest(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)

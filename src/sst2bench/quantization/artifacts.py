@@ -164,15 +164,18 @@ def activation_qparams(model_path: Path | str) -> dict:
 
 
 def identical_recipes(records_or_paths) -> list[list[str]]:
-    """Groups of two or more recipes whose quantization parameters are all equal.
+    """Groups of models whose quantization parameters are all equal, from two or more distinct recipes.
 
-    Takes ``{name: record or model path}`` (a record carries ``qparams_digest`` or ``path``) or a
-    list of model paths (named by their folder). Equal parameters under different names mean the
-    options that tell the recipes apart changed nothing in the scales and zero points.
+    Takes ``{name: record or model path}`` (a record carries ``qparams_digest`` or ``path``, and a
+    copy of a recipe its ``variant_of``) or a list of model paths (named by their folder). Equal
+    parameters under different recipes mean the options that tell them apart changed nothing in
+    the scales and zero points; copies of one recipe tuned on other data (``@val``, ``@fold<N>``)
+    may legitimately keep the same trial, so a recipe and its copies count as one.
     """
     if not isinstance(records_or_paths, dict):
         records_or_paths = {Path(p).parent.name if Path(p).suffix == ".onnx" else Path(p).name: p for p in records_or_paths}
     groups: dict[str, list[str]] = {}
+    roots: dict[str, set[str]] = {}
     for name, value in records_or_paths.items():
         digest = value.get("qparams_digest") if isinstance(value, dict) else None
         if digest is None:
@@ -181,7 +184,8 @@ def identical_recipes(records_or_paths) -> list[list[str]]:
                 continue  # a record whose model is gone cannot be compared
             digest = qparams_digest(model)
         groups.setdefault(digest, []).append(name)
-    return [sorted(names) for names in groups.values() if len(names) > 1]
+        roots.setdefault(digest, set()).add((value.get("variant_of") if isinstance(value, dict) else None) or name)
+    return [sorted(names) for digest, names in groups.items() if len(roots[digest]) > 1]
 
 
 def _model_file(path: Path | str) -> Path:

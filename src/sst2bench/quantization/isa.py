@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..provenance import INT8_ISAS, best_int8_isa
+
 # "none": the recipe's types as written, whatever the CPU; "auto": the CPU quantizing; or a named target.
 ISAS = ("none", "auto", "avx2", "avx512", "avx512_vnni", "amx")
 # Targets whose int8 dot product accumulates in 32 bits (no VPMADDUBSW saturation).
-NO_SATURATION = ("avx512_vnni", "amx")
-# /proc/cpuinfo flag -> target, best first.
-DETECTION = (("amx_int8", "amx"), ("avx512_vnni", "avx512_vnni"), ("avx_vnni", "avx512_vnni"), ("avx512bw", "avx512"), ("avx2", "avx2"))
+NO_SATURATION = {isa.recipe_target for isa in INT8_ISAS if isa.accumulates_in_32_bits}
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,9 @@ class IsaChoice:
 
 
 def detect_target(cpu: dict) -> str:
-    """The best int8 target the CPU's flags allow (``provenance.cpu_info()`` format)."""
-    flags = cpu["isa"]
-    for flag, target in DETECTION:
-        if flags.get(flag):
-            return target
-    return "avx2"
+    """The best int8 target the CPU's flags allow (``provenance.cpu_info()`` format); AVX2's below AVX2."""
+    best = best_int8_isa(cpu["isa"])
+    return best.recipe_target if best else "avx2"
 
 
 def resolve_isa(config) -> IsaChoice | None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..provenance import cpu_info
+from ..provenance import best_int8_isa, cpu_info
 from .base import Method, MethodConfig, QuantizeJob, register_method
 from .calibration import INPUT_NAMES, CalibrationData
 
@@ -23,8 +23,6 @@ WEIGHTS_FILE = "openvino_model.bin"
 PRESETS = ("mixed", "performance")
 # nncf.OverflowFix members, lower case; "auto" chooses from the CPU's ISA (see overflow_fix_for).
 OVERFLOW_FIXES = ("auto", "disable", "first_layer", "enable")
-# Instructions that multiply u8 by s8 into 32-bit sums without saturating 16-bit intermediates.
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def overflow_fix_for(isa: dict) -> str:
@@ -33,7 +31,8 @@ def overflow_fix_for(isa: dict) -> str:
     the first convolution's weights). DistilBERT has no convolution, so there ``first_layer`` keeps
     the full range too; ``enable`` (half range for every MatMul) is the recipe to try if that
     saturates."""
-    return "disable" if any(isa.get(flag) for flag in VNNI_FLAGS) else "first_layer"
+    best = best_int8_isa(isa)
+    return "disable" if best and best.accumulates_in_32_bits else "first_layer"
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,25 @@
 """Automatic mixed precision for ONNX Runtime static int8 (QDQ): which quantized nodes to keep in fp32.
 
 Modelled on Intel Neural Compressor's ``basic`` strategy (``neural_compressor/strategy/basic.py``:
-fall ops back one by one, sort them by the accuracy each fallback wins back, then fall back the
-sorted ops cumulatively until the accuracy criterion holds), with two changes that bound its time:
+rank ops by their effect on accuracy, then fall the ranked ops back cumulatively until the
+accuracy criterion holds), with two changes that make the ranking trustworthy and bound its time:
 
-- Ranking scores every one-node fallback on the first ``search_rank_examples`` tuning sentences by
-  the mean KL divergence of its probabilities from fp32's (a finer signal than a correct count on
-  few sentences); each cumulative step is then confirmed on the whole tuning split.
+- Ranking is a sensitivity analysis: each candidate is quantized *alone* in the fp32 graph and
+  scored on the first ``search_rank_examples`` tuning sentences by the mean KL divergence of its
+  probabilities from fp32's. Falling one node back in an all-int8 graph instead measures it
+  against the noise of every other quantized node, so the order it gives changes with the
+  calibration seed. Each cumulative step is then scored on the whole tuning split.
 - Nothing is recalibrated or requantized: the model is quantized once, and a node falls back by
   reading its original fp32 inputs instead of its DequantizeLinear outputs (its Q/DQ pairs are
   dropped when nothing else reads them), which in QDQ format is exactly that node in fp32.
 
-The search stops when, on the tuning split, the correct count reaches ``accuracy_target`` of fp32's
-and the share of examples whose label agrees with fp32's reaches ``agreement_target`` (a net count
-can hide flips that cancel out), or after ``max_fallbacks`` nodes; a fallback that would take the file past ``size_budget`` of the
-fp32 graph is skipped. Every step is scored on the tuning split only, never on the reported one.
+The search stops at the first step where, on the tuning split, the correct count reaches
+``accuracy_target`` of fp32's and the share of examples whose label agrees with fp32's reaches
+``agreement_target`` (a net count can hide flips that cancel out), or after ``max_fallbacks``
+nodes; a fallback that would take the file past ``size_budget`` of the fp32 graph is skipped. When
+no step meets the targets, the step that agrees with fp32 most is kept (the fewest fallbacks on a
+tie): agreement is the signal that does not reward flips that happen to land right. Every step is
+scored on the tuning split only, never on the reported one.
 """
 
 from __future__ import annotations
@@ -109,6 +114,14 @@ def mean_kl(reference, candidate) -> float:
     return float(np.mean(entropy(reference, np.clip(candidate, 1e-12, None), axis=1)))
 
 
+def chosen_step(steps: list[dict], meets) -> tuple[dict, str]:
+    """The first step that meets the targets; else the one agreeing with fp32 most (fewest fallbacks on a tie)."""
+    met = [s for s in steps if meets(s)]
+    if met:
+        return met[0], "first step meeting both targets"
+    return max(steps, key=lambda s: (s["agree"], -len(s["fallback"]))), "no step met the targets: the step agreeing with fp32 most"
+
+
 def mib(size: int) -> float:
     return round(size / 2**20, 2)
 
@@ -146,18 +159,19 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
         rank_split = job.tuning.select(range(min(config.search_rank_examples, len(job.tuning))))
         rank = onnx_scorer(job.source.parent, rank_split, job.inference)
         reference = rank(fp32_bytes).probabilities
-        base_kl = mean_kl(reference, rank(all_int8).probabilities)
-        for row in tqdm(quantized_nodes, desc=f"{job.recipe.name}: rank fallbacks", unit="node", file=sys.stderr, leave=False):
-            model = fallback.model([row["node"]])
-            if len(model) > budget:  # alone over budget: never a candidate, not worth scoring
-                skipped.append({"node": row["node"], "size_mib": mib(len(model)), "why": "over the size budget alone"})
+        everything = [row["node"] for row in quantized_nodes]
+        for row in tqdm(quantized_nodes, desc=f"{job.recipe.name}: rank nodes", unit="node", file=sys.stderr, leave=False):
+            size = len(fallback.model([row["node"]]))
+            if size > budget:  # its fallback alone is over budget: never a candidate, not worth scoring
+                skipped.append({"node": row["node"], "size_mib": mib(size), "why": "over the size budget alone"})
                 continue
-            kl = mean_kl(reference, rank(model).probabilities)
-            ranking.append({"node": row["node"], "op_type": row["op_type"], "kl_gain": base_kl - kl, "size_mib": mib(len(model))})
-        ranking.sort(key=lambda r: -r["kl_gain"])
+            alone = fallback.model([node for node in everything if node != row["node"]])
+            sensitivity = mean_kl(reference, rank(alone).probabilities)
+            ranking.append({"node": row["node"], "op_type": row["op_type"], "sensitivity": sensitivity, "size_mib": mib(size)})
+        ranking.sort(key=lambda r: -r["sensitivity"])
     rank_seconds = time.perf_counter() - started - baseline_seconds
     kept: list[str] = []
-    for candidate in (r for r in ranking if r["kl_gain"] > 0):
+    for candidate in (r for r in ranking if r["sensitivity"] > 0):
         if meets(steps[-1]) or len(kept) >= config.max_fallbacks:
             break
         model = fallback.model([*kept, candidate["node"]])
@@ -173,17 +187,17 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
             f"{steps[-1]['agree']} agree with fp32 (target {agreeing}) of {fp32.total}",
             file=sys.stderr,
         )
-    met = [s for s in steps if meets(s)]
-    chosen = met[0] if met else max(steps, key=lambda s: (s["correct"], s["agree"], -len(s["fallback"])))
+    chosen, why = chosen_step(steps, meets)
     (job.out_dir / "model.onnx").write_bytes(fallback.model(chosen["fallback"]))
     kinds = {row["node"]: row["op_type"] for row in quantized_nodes}
     return {
-        "strategy": "ranked one-node fallbacks (KL to fp32), accumulated in order: INC basic's op-wise stages",
+        "strategy": "nodes ranked by sensitivity (KL to fp32 with the node alone int8), fallen back cumulatively in that order",
+        "chosen": why,
         "tuning_examples": fp32.total,
         "fp32_correct": fp32.correct,
         "target_correct": target,
         "target_agree": agreeing,
-        "target_met": bool(met),
+        "target_met": meets(chosen),
         "size_budget_mib": mib(int(budget)),
         "rank_examples": config.search_rank_examples if ranking else 0,
         "ranking": ranking,

@@ -28,6 +28,11 @@ class RecipeResult(Schema):
     tuned_on: Literal["tuning", "validation", "validation-half"] | None = None
     # For a copy of a recipe (another calibration seed, a cross-fit fold): the recipe it copies.
     variant_of: str | None = None
+    # What the recipe's ``isa`` field resolved to (``quantization.isa.IsaChoice.to_dict``); None without one or with "none".
+    isa: dict | None = None
+    # The model's own provenance, from its record: its CPU is the machine that quantized it, which for
+    # a cache hit may not be the one this run measured on. Empty in results written before it was kept.
+    provenance: dict = {}
 
 
 class CrossfitFold(Schema):

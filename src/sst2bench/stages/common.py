@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
-from ..cache import ArtifactCache
+from ..cache import ArtifactCache, split_digest
 from ..config import RunConfig
 from ..errors import MissingPrerequisite
 from ..paths import project_root
@@ -54,12 +53,6 @@ def reported_halves(cfg: RunConfig, split) -> tuple:
     random.Random(cfg.data.tuning.seed).shuffle(rows)
     middle = len(rows) // 2
     return split.select(sorted(rows[:middle])), split.select(sorted(rows[middle:]))
-
-
-def data_digest(split) -> str:
-    """Content hash of a labelled split (idx, sentence, label), for cache keys."""
-    rows = list(zip(split["idx"], split["sentence"], split["label"]))
-    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 def artifact_cache() -> ArtifactCache:
@@ -149,7 +142,7 @@ def score(cfg: RunConfig, spec: SystemSpec, split, progress: bool = True) -> tup
         "predictions",
         ("sst2bench.evaluation", backend(spec.backend).__module__),
         inputs={"model": spec.path},
-        params={"backend": spec.backend, "inference": asdict(cfg.inference), "examples": data_digest(split)},
+        params={"backend": spec.backend, "inference": asdict(cfg.inference), "examples": split_digest(split)},
         measured=True,  # int8 kernels differ by instruction set, and so can a prediction
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from ..cache import split_digest
 from ..config import RunConfig
 from ..provenance import provenance
 from ..results import QuantizeResult, RecipeResult, read_result, write_result
@@ -19,7 +20,6 @@ from ..results.quantize import CrossfitFold
 from .common import (
     artifact_cache,
     crossfit_enabled,
-    data_digest,
     eval_split,
     link,
     load_data,
@@ -41,9 +41,9 @@ def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tup
     inference = replace(cfg.inference, threads=cfg.quantize.threads)
     params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads}
     if recipe.is_static:
-        params["calibration_examples"] = data_digest(train)
+        params["calibration_examples"] = split_digest(train)
     if recipe.needs_tuning:
-        params["tuning_examples"] = data_digest(tuning)
+        params["tuning_examples"] = split_digest(tuning)
         params["inference"] = asdict(inference)
     # A setting resolved from the CPU ("auto" ISA, NNCF's "auto" overflow fix) makes another model on another ISA class.
     if "auto" in (getattr(recipe.config, "isa", None), getattr(recipe.config, "overflow_fix", None)):
@@ -119,8 +119,9 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
     variants = {name: r for name, r in variants.items() if r is not None}
     previous = read_result(out, QuantizeResult, missing_ok=True) if recipes else QuantizeResult()
     merged = {**previous.recipes, **records}
-    # Differently named recipes with equal scales and zero points: the options that tell them
-    # apart changed nothing the quantizer decides (as entropy with 128/128 bins, which is minmax).
+    # Distinct recipes with equal scales and zero points: the options that tell them apart changed
+    # nothing the quantizer decides (as entropy with 128/128 bins, which is minmax). A copy tuned on
+    # other data (``@val``) counts as its recipe: the same trial may win on either.
     identical = identical_recipes({name: r.model_dump() for name, r in merged.items()})
     for group in identical:
         print(
