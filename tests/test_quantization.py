@@ -472,6 +472,26 @@ def test_calibration_padding_feeds_what_inference_sees_unless_the_recipe_says_ma
         assert differing(activations_a, activations_b) and not differing(weights_a, weights_b), name
 
 
+def test_calibration_truncates_where_inference_does_unless_the_recipe_says(signal_model, tmp_path):
+    """An unset calibration_max_length is the run's inference max_length: the model and its record follow it."""
+    from sst2bench.quantization.run import truncated_as_inference
+    from sst2bench.systems import InferenceConfig
+
+    # Padded batches, so the truncation length shows in every calibration tensor.
+    recipe = preset("ort-static-qdq", calibration_samples=16, calibration_padding="max_length")
+    assert recipe.calibration.max_length is None
+    assert truncated_as_inference(recipe, InferenceConfig(max_length=16)).calibration.max_length == 16
+    own = recipe.replace(calibration_max_length=32)
+    assert truncated_as_inference(own, InferenceConfig(max_length=16)) == own
+    assert truncated_as_inference(preset("ort-dynamic"), InferenceConfig(max_length=16)) == preset("ort-dynamic")
+    records = {
+        length: quantize(recipe, signal_model.onnx_dir, tmp_path / str(length), signal_model.train, inference=InferenceConfig(max_length=length))
+        for length in (16, 32)
+    }
+    assert [records[length]["recipe"]["calibration"]["max_length"] for length in (16, 32)] == [16, 32]
+    assert records[16]["qparams_digest"] != records[32]["qparams_digest"]
+
+
 def test_percentile_and_its_histogram_change_the_activation_ranges(quantized):
     base = preset("ort-static-qdq-percentile", **FAST)
     ranges = [

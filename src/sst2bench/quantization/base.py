@@ -77,8 +77,9 @@ class CalibrationConfig:
     # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
     samples: int = 104
     batch_size: int = 8
-    # Truncation length, and the padded length when padding is "max_length".
-    max_length: int = 128
+    # Truncation length, and the padded length when padding is "max_length"; None: the run's
+    # inference max_length, so calibration sentences are cut where inference cuts them.
+    max_length: int | None = None
     seed: int = 42
     # Padding changes the activation ranges: pad tokens' hidden states go through every MatMul.
     padding: str = "dynamic"
@@ -104,7 +105,7 @@ class CalibrationConfig:
                 (self.method in CALIBRATIONS, f"method must be one of {CALIBRATIONS}, not {self.method!r}"),
                 (self.padding in CALIBRATION_PADDINGS, f"padding must be one of {CALIBRATION_PADDINGS}, not {self.padding!r}"),
                 (self.samples >= 1 and self.batch_size >= 1, "samples and batch_size must be at least 1"),
-                (self.max_length >= 8, "max_length must be at least 8"),
+                (self.max_length is None or self.max_length >= 8, "max_length must be at least 8"),
                 (0 < self.percentile <= 100, "percentile must be in (0, 100]"),
                 (self.num_bins >= 1 and self.num_quantized_bins >= 1, "num_bins and num_quantized_bins must be at least 1"),
             ],

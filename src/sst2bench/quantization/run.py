@@ -27,6 +27,13 @@ def method_module(recipe: Recipe) -> str:
     return get_method(recipe.method).__module__
 
 
+def truncated_as_inference(recipe: Recipe, inference: InferenceConfig) -> Recipe:
+    """``recipe`` with its calibration truncation resolved: unset, it is the inference's ``max_length``."""
+    if recipe.is_static and recipe.calibration.max_length is None:
+        return recipe.replace(calibration_max_length=inference.max_length)
+    return recipe
+
+
 def quantize(
     recipe: Recipe,
     fp32_dir: Path | str,
@@ -51,8 +58,9 @@ def quantize(
 
     method = get_method(recipe.method)()
     fp32_dir, out_dir = Path(fp32_dir), Path(out_dir)
-    isa = recipe_isa(recipe)
     inference = inference or InferenceConfig(threads=threads)
+    recipe = truncated_as_inference(recipe, inference)
+    isa = recipe_isa(recipe)
     if recipe.needs_tuning and tuning_split is None:
         raise UserError(f"recipe {recipe.name!r} scores candidates on a labelled tuning split, and none was given")
     if method.source_format == "torch" and (torch_dir is None or not Path(torch_dir).is_dir()):

@@ -65,6 +65,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
 
     from ..quantization.artifacts import identical_recipes, load_record
     from ..quantization.base import TuningFailed
+    from ..quantization.run import truncated_as_inference
 
     out = cfg.runs_dir / "quantize.json"
     model = model_result(cfg)
@@ -94,7 +95,8 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
             failures[recipe.name] = str(failure)
             return None
 
-    chosen = recipes or cfg.quantize.recipe_objects()
+    # Resolved before keying the cache: a calibration truncation left to the run follows its inference.
+    chosen = [truncated_as_inference(recipe, cfg.inference) for recipe in (recipes or cfg.quantize.recipe_objects())]
     records, variants, crossfit = {}, {}, {}
     bar = tqdm(chosen, desc="quantize", unit="recipe", disable=not progress)
     for recipe in bar:
