@@ -485,7 +485,9 @@ def test_calibration_truncates_where_inference_does_unless_the_recipe_says(signa
     assert truncated_as_inference(own, InferenceConfig(max_length=16)) == own
     assert truncated_as_inference(preset("ort-dynamic"), InferenceConfig(max_length=16)) == preset("ort-dynamic")
     records = {
-        length: quantize(recipe, signal_model.onnx_dir, tmp_path / str(length), signal_model.train, inference=InferenceConfig(max_length=length))
+        length: quantize(
+            recipe, signal_model.onnx_dir, tmp_path / str(length), signal_model.train, inference=InferenceConfig(max_length=length)
+        )
         for length in (16, 32)
     }
     assert [records[length]["recipe"]["calibration"]["max_length"] for length in (16, 32)] == [16, 32]
