@@ -25,8 +25,8 @@ class OrtStaticConfig(OrtConfig):
     agreement_target: float = 0.0
     # The largest file the search may make, as a fraction of the fp32 graph's file.
     size_budget: float = 0.35
-    # Ranking scores each one-node fallback on this many tuning sentences; steps use all of them.
-    search_rank_examples: int = 200
+    # Ranking scores each node (int8 alone in the fp32 graph) on this many tuning sentences; steps use all of them.
+    search_rank_examples: int = 100
     max_fallbacks: int = 8
 
     def checks(self):
