@@ -25,7 +25,6 @@ def main() -> None:
     cfg = load_run(args.run)
     res = RunResults.load(cfg.runs_dir)
     batch1 = res.latency_at(1, threads=1)
-    crossfit = {estimate.tuned_on_reported.split("@")[0]: estimate for estimate in res.accuracy.crossfit.values()}
     print(f"{res.reported_split}, n = {res.accuracy.n}; CPU: {res.provenance.get('cpu', {}).get('model', '?')}")
     print(
         "| system | correct | Δ vs fp32 | seeds min–max (median Δ) | tuned on | cross-fitted | fp32 fallbacks "
@@ -34,11 +33,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, scored in res.systems.items():
         vs = scored.vs_fp32
-        fp32_correct = scored.correct - vs.difference_examples if vs else scored.correct
+        fp32_correct = vs.baseline_correct if vs else scored.correct
         spread = res.accuracy.seeds.get(name)
         seeds = f"{spread.min}–{spread.max} ({spread.median - fp32_correct:+g})" if spread else ""
         recipe = res.quantize.recipes.get(name)
-        estimate = crossfit.get(name)
+        estimate = res.accuracy.crossfit.get(name)
         size = res.size_mib(name)
         share = f" ({100 * size / recipe.fp32_size_mib:.0f} %)" if recipe and size else ""
         latency = batch1.get(name)

@@ -9,8 +9,7 @@ from sst2bench.cli import main
 from sst2bench.config import load_run, run_config_from_dict
 from sst2bench.results import AccuracyResult, LatencyResult, SystemAccuracy, write_result
 
-from .conftest import REPO
-from .test_latency import measured
+from .conftest import REPO, measurement
 
 N = 200
 
@@ -133,7 +132,9 @@ def test_the_speed_rule_fails_a_system_without_a_ratio_instead_of_skipping_it(ga
     # Per-round p50s: "fast" is 2x in every round; "flaky" has a median of 2x but one round at 1.2x.
     rounds = {"fp32-ort": [8, 8, 8, 8, 8], "fast": [4, 4, 4, 4, 4], "flaky": [4, 4, 4, 4, 6.7]}
     write_run(cfg, {"fp32-torch": ("fp32", predictions(180)), **{n: ("int8", predictions(180)) for n in ("fast", "flaky", "unmeasured")}})
-    write_result(cfg.runs_dir / "latency.json", LatencyResult(results=[measured(name, p50s) for name, p50s in rounds.items()]))
+    write_result(
+        cfg.runs_dir / "latency.json", LatencyResult(results=[measurement(name, round_p50_ms=p50s) for name, p50s in rounds.items()])
+    )
     results = {r.system: r for r in run_check(cfg) if r.rule.startswith("int8 ≥")}
     assert results["fast"].passed and results["fast"].value == "2.00x [2.00–2.00]"
     assert not results["flaky"].passed and results["flaky"].value.startswith("2.00x [1.19")  # the low end decides

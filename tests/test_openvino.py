@@ -14,6 +14,7 @@ from sst2bench.quantization import nncf_openvino
 from sst2bench.quantization.base import CalibrationConfig, QuantizeJob
 from sst2bench.quantization.calibration import CalibrationData, calibration_data
 from sst2bench.quantization.recipes import Recipe
+from sst2bench.quantization.run import truncated_as_inference
 from sst2bench.systems import InferenceConfig, OrtSystem, SystemSpec, load_system
 from sst2bench.systems.openvino import OpenVinoSystem
 
@@ -27,7 +28,7 @@ def make_job(signal_model, out_dir: Path, calibration=None, **fields) -> Quantiz
     """NNCF on the signal model's ONNX export, calibrated on its training sentences unless ``calibration`` is given."""
     from transformers import AutoTokenizer
 
-    recipe = Recipe.build("nncf-test", "nncf-openvino", calibration_samples=100, **fields)
+    recipe = truncated_as_inference(Recipe.build("nncf-test", "nncf-openvino", calibration_samples=100, **fields), InferenceConfig())
     if calibration is None:
         calibration = calibration_data(recipe.calibration, AutoTokenizer.from_pretrained(signal_model.onnx_dir), signal_model.train)
     return QuantizeJob(

@@ -15,7 +15,7 @@ from sst2bench.quantization import PRESETS, CalibrationConfig, Method, Recipe, g
 from sst2bench.quantization.artifacts import activation_qparams, identical_recipes, qparam_roles, qparams, qparams_digest
 from sst2bench.quantization.base import TuningFailed
 from sst2bench.quantization.run import quantize
-from sst2bench.systems import load_system
+from sst2bench.systems import InferenceConfig, load_system
 
 from .conftest import WORDS, onnx_accuracy_on
 
@@ -475,7 +475,6 @@ def test_calibration_padding_feeds_what_inference_sees_unless_the_recipe_says_ma
 def test_calibration_truncates_where_inference_does_unless_the_recipe_says(signal_model, tmp_path):
     """An unset calibration_max_length is the run's inference max_length: the model and its record follow it."""
     from sst2bench.quantization.run import truncated_as_inference
-    from sst2bench.systems import InferenceConfig
 
     # Padded batches, so the truncation length shows in every calibration tensor.
     recipe = preset("ort-static-qdq", calibration_samples=16, calibration_padding="max_length")
@@ -905,3 +904,30 @@ def test_isa_named_targets_and_conflicts():
         preset("ort-static-qdq-u8s8-pc-rr", isa="auto")
     with pytest.raises(UserError, match="isa must be one of"):
         preset("ort-dynamic", isa="sse4")
+
+
+def test_models_the_cpu_decides_are_keyed_by_its_isa_class_and_calibration_length(monkeypatch):
+    """A tuning recipe (its trials scored on this CPU's int8 kernels) or an ``auto`` setting is keyed
+    by the ISA class; a fixed static recipe is not. The key holds the calibration length resolved
+    from inference, so a run with another max_length makes another model."""
+    import datasets
+
+    from sst2bench import provenance
+    from sst2bench.config import load_run
+    from sst2bench.quantization.run import truncated_as_inference
+    from sst2bench.stages.quantize import int8_key_params
+
+    cfg = load_run("standin")
+    split = datasets.Dataset.from_dict({"idx": [0, 1], "sentence": ["good", "bad"], "label": [1, 0]})
+
+    def key(recipe, isa, max_length=128):
+        monkeypatch.setattr(provenance, "isa_class", lambda cpu=None: isa)
+        inference = InferenceConfig(max_length=max_length)
+        return int8_key_params(cfg, truncated_as_inference(recipe, inference), inference, split, split)
+
+    for name in ("inc-static", "ort-static-search", "nncf-openvino"):  # tuned; isa auto; overflow fix auto
+        assert key(preset(name), "avx2") != key(preset(name), "avx512-vnni"), name
+    fixed = preset("ort-static-qdq")
+    assert key(fixed, "avx2") == key(fixed, "avx512-vnni")
+    assert key(fixed, "avx2", max_length=64) != key(fixed, "avx2")
+    assert key(fixed, "avx2", max_length=64)["recipe"]["calibration"]["max_length"] == 64

@@ -73,7 +73,8 @@ def test_a_fallback_is_exactly_fp32_for_the_nodes_it_names(signal_model, borderl
     from sst2bench.quantization.search import mean_kl
 
     _, free = searched(accuracy_target=1.0, size_budget=1.0)
-    ranked = borderline.select(range(min(free["tuning"]["rank_examples"], len(borderline))))
+    assert len(free["tuning"]["ranking"]) >= 2
+    ranked = borderline.select(range(free["tuning"]["rank_examples"]))
     reference = probabilities(source.read_bytes(), source.parent, ranked)
     for row in free["tuning"]["ranking"][:2]:
         alone = fallback.model([node for node in nodes if node != row["node"]])
@@ -87,7 +88,7 @@ def test_the_search_falls_back_the_most_sensitive_nodes_until_the_target(searche
     first, steps = tuning["steps"][0], tuning["steps"]
     assert first["fallback"] == [] and first["correct"] < tuning["target_correct"]  # all-int8 misses the target
     sensitivities = [r["sensitivity"] for r in tuning["ranking"]]
-    assert sensitivities == sorted(sensitivities, reverse=True) and tuning["rank_examples"] == 100
+    assert sensitivities == sorted(sensitivities, reverse=True) and tuning["rank_examples"] == min(100, len(borderline))
     order = [r["node"] for r in tuning["ranking"] if r["sensitivity"] > 0]
     assert [s["fallback"] for s in steps[1:]] == [order[:k] for k in range(1, len(steps))]  # accumulated in ranked order
     assert len(steps) - 1 <= 8 and max(s["correct"] for s in steps[1:]) > first["correct"]
@@ -135,7 +136,8 @@ def test_search_options_bound_it(searched):
 
 
 def test_an_unmet_target_keeps_the_step_that_agrees_with_fp32_most(searched):
-    """Agreement, not the correct count, picks among steps when no step meets the targets."""
+    """An unmet target is recorded as such, with the rule that kept the step (here fp32 is right on every
+    example, so agreement and the correct count rank steps alike; the rule itself is tested below)."""
     _, record = searched(accuracy_target=1.0, agreement_target=1.0, size_budget=1.0, max_fallbacks=3)
     tuning = record["tuning"]
     steps = tuning["steps"]

@@ -13,6 +13,7 @@ from sst2bench.paths import size_mib
 from sst2bench.quantization.base import QuantizeJob, get_method
 from sst2bench.quantization.calibration import calibration_data
 from sst2bench.quantization.recipes import Recipe
+from sst2bench.quantization.run import truncated_as_inference
 from sst2bench.systems import InferenceConfig, load_system
 from sst2bench.systems.torch_int8 import TorchInt8System, load_int8_model
 
@@ -22,7 +23,9 @@ from .conftest import accuracy, quantize_job
 def make_job(signal_model, out_dir: Path, **fields) -> QuantizeJob:
     from transformers import AutoTokenizer
 
-    recipe = Recipe.build("inc-torch-test", "inc-torch", calibration_samples=50, max_trials=3, **fields)
+    recipe = truncated_as_inference(
+        Recipe.build("inc-torch-test", "inc-torch", calibration_samples=50, max_trials=3, **fields), InferenceConfig()
+    )
     calibration = calibration_data(recipe.calibration, AutoTokenizer.from_pretrained(signal_model.torch_dir), signal_model.train)
     return QuantizeJob(
         recipe=recipe,

@@ -11,6 +11,7 @@ from sst2bench.provenance import cpu_info
 from sst2bench.quantization.base import QuantizeJob, get_method
 from sst2bench.quantization.calibration import calibration_data
 from sst2bench.quantization.recipes import Recipe
+from sst2bench.quantization.run import truncated_as_inference
 from sst2bench.systems import InferenceConfig, OrtSystem
 from sst2bench.systems.openvino import OpenVinoSystem
 from sst2bench.systems.torch_int8 import TorchInt8System
@@ -34,6 +35,7 @@ if "ov" in which:
 tok = AutoTokenizer.from_pretrained(base / "fp32-onnx")
 def run(method_name, recipe, source, torch_dir=None):
     method = get_method(method_name)()
+    recipe = truncated_as_inference(recipe, inference)
     d = out / recipe.name; shutil.rmtree(d, ignore_errors=True); work = out / f".{recipe.name}-work"; shutil.rmtree(work, ignore_errors=True); work.mkdir(parents=True)
     job = QuantizeJob(recipe=recipe, source=source, out_dir=d, work_dir=work, calibration=calibration_data(recipe.calibration, tok, tuning.train),
                       tuning=tuning.tuning, inference=inference, torch_dir=torch_dir)

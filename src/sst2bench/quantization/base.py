@@ -74,7 +74,7 @@ class CalibrationConfig:
     """
 
     method: str = "minmax"
-    # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences, padded to 128.
+    # Intel's recipe: sampling size 100 at batch 8 rounds up to 104 train sentences (padded to max_length).
     samples: int = 104
     batch_size: int = 8
     # Truncation length, and the padded length when padding is "max_length"; None: the run's

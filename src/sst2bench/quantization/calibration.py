@@ -49,6 +49,9 @@ def calibration_data(calibration: CalibrationConfig, tokenizer, train_split) -> 
     """A seeded sample of ``calibration.samples`` train sentences, tokenized as ``calibration`` says."""
     import datasets
 
+    if calibration.max_length is None:
+        raise ValueError("calibration max_length is unset: resolve it with quantization.run.truncated_as_inference first")
+
     sample = train_split.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(train_split))))
     padding = "max_length" if calibration.padding == "max_length" else False
     encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding=padding)

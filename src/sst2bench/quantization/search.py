@@ -199,7 +199,7 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
         "target_agree": agreeing,
         "target_met": meets(chosen),
         "size_budget_mib": mib(int(budget)),
-        "rank_examples": config.search_rank_examples if ranking else 0,
+        "rank_examples": min(config.search_rank_examples, fp32.total) if ranking else 0,
         "ranking": ranking,
         "skipped": skipped,
         "steps": steps,

@@ -30,24 +30,34 @@ from .common import (
 )
 
 
-def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
-    """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
-    from ..cache import CacheKey
+def int8_key_params(cfg: RunConfig, recipe, inference, train, tuning) -> dict:
+    """What decides a recipe's int8 model besides its inputs' files and code: the (resolved) recipe,
+    the calibration and tuning data, the scoring protocol, and the ISA class when the CPU decides."""
     from ..provenance import isa_class
-    from ..quantization import get_method
-    from ..quantization.run import method_module, quantize
 
-    # Every method gets the run's inference protocol, so tuning scores a candidate as reporting does.
-    inference = replace(cfg.inference, threads=cfg.quantize.threads)
     params = {"recipe": recipe.to_dict(), "threads": cfg.quantize.threads}
     if recipe.is_static:
         params["calibration_examples"] = split_digest(train)
     if recipe.needs_tuning:
         params["tuning_examples"] = split_digest(tuning)
         params["inference"] = asdict(inference)
-    # A setting resolved from the CPU ("auto" ISA, NNCF's "auto" overflow fix) makes another model on another ISA class.
-    if "auto" in (getattr(recipe.config, "isa", None), getattr(recipe.config, "overflow_fix", None)):
+    # A setting resolved from the CPU ("auto" ISA, NNCF's "auto" overflow fix), or a tuning that scores
+    # candidates on this CPU's int8 kernels, makes another model on another ISA class.
+    if recipe.needs_tuning or "auto" in (getattr(recipe.config, "isa", None), getattr(recipe.config, "overflow_fix", None)):
         params["isa_class"] = isa_class()
+    return params
+
+
+def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
+    """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
+    from ..cache import CacheKey
+    from ..quantization import get_method
+    from ..quantization.run import method_module, quantize, truncated_as_inference
+
+    # Every method gets the run's inference protocol, so tuning scores a candidate as reporting does.
+    inference = replace(cfg.inference, threads=cfg.quantize.threads)
+    recipe = truncated_as_inference(recipe, inference)  # the key sees the calibration length the model gets
+    params = int8_key_params(cfg, recipe, inference, train, tuning)
     # The code that makes this model: the recipe machinery and the method's own module.
     # A method that quantizes the PyTorch model (source_format "torch") reads the fp32 folder too.
     inputs = {"fp32": fp32_onnx_dir, **({"torch": cfg.fp32_dir} if get_method(recipe.method).source_format == "torch" else {})}
