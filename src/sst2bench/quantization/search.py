@@ -136,7 +136,8 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
 
     config = job.recipe.config
     started = time.perf_counter()
-    fallback = QdqFallback(int8_path, job.source, [row["node"] for row in quantized_nodes])
+    candidates = [row["node"] for row in quantized_nodes]
+    fallback = QdqFallback(int8_path, job.source, candidates)
     fp32_bytes = job.source.read_bytes()
     budget = config.size_budget * len(fp32_bytes)
     fp32 = job.evaluate(fp32_bytes)
@@ -154,18 +155,17 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
     all_int8 = fallback.model([])
     steps = [step([], all_int8)]
     ranking, skipped = [], []
+    rank_examples = min(config.search_rank_examples, len(job.tuning))
     baseline_seconds = time.perf_counter() - started
     if not meets(steps[0]):
-        rank_split = job.tuning.select(range(min(config.search_rank_examples, len(job.tuning))))
-        rank = onnx_scorer(job.source.parent, rank_split, job.inference)
+        rank = onnx_scorer(job.source.parent, job.tuning.select(range(rank_examples)), job.inference)
         reference = rank(fp32_bytes).probabilities
-        everything = [row["node"] for row in quantized_nodes]
         for row in tqdm(quantized_nodes, desc=f"{job.recipe.name}: rank nodes", unit="node", file=sys.stderr, leave=False):
             size = len(fallback.model([row["node"]]))
             if size > budget:  # its fallback alone is over budget: never a candidate, not worth scoring
                 skipped.append({"node": row["node"], "size_mib": mib(size), "why": "over the size budget alone"})
                 continue
-            alone = fallback.model([node for node in everything if node != row["node"]])
+            alone = fallback.model([node for node in candidates if node != row["node"]])
             sensitivity = mean_kl(reference, rank(alone).probabilities)
             ranking.append({"node": row["node"], "op_type": row["op_type"], "sensitivity": sensitivity, "size_mib": mib(size)})
         ranking.sort(key=lambda r: -r["sensitivity"])
@@ -199,7 +199,7 @@ def search_fallbacks(job: QuantizeJob, int8_path: Path, quantized_nodes: list[di
         "target_agree": agreeing,
         "target_met": meets(chosen),
         "size_budget_mib": mib(int(budget)),
-        "rank_examples": min(config.search_rank_examples, fp32.total) if ranking else 0,
+        "rank_examples": rank_examples if ranking else 0,
         "ranking": ranking,
         "skipped": skipped,
         "steps": steps,

@@ -75,7 +75,6 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
 
     from ..quantization.artifacts import identical_recipes, load_record
     from ..quantization.base import TuningFailed
-    from ..quantization.run import truncated_as_inference
 
     out = cfg.runs_dir / "quantize.json"
     model = model_result(cfg)
@@ -105,15 +104,15 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
             failures[recipe.name] = str(failure)
             return None
 
-    # Resolved before keying the cache: a calibration truncation left to the run follows its inference.
-    chosen = [truncated_as_inference(recipe, cfg.inference) for recipe in (recipes or cfg.quantize.recipe_objects())]
+    chosen = recipes or cfg.quantize.recipe_objects()
+    tuned_on = "validation" if splits.source == "validation" else "tuning"
     records, variants, crossfit = {}, {}, {}
     bar = tqdm(chosen, desc="quantize", unit="recipe", disable=not progress)
     for recipe in bar:
         bar.set_postfix_str(recipe.name)
-        records[recipe.name] = made(recipe, splits.tuning, "validation" if splits.source == "validation" else "tuning")
+        records[recipe.name] = made(recipe, splits.tuning, tuned_on)
         for copy in cfg.quantize.seed_variants(recipe):
-            variants[copy.name] = variant(copy, splits.tuning, "validation" if splits.source == "validation" else "tuning", recipe.name)
+            variants[copy.name] = variant(copy, splits.tuning, tuned_on, recipe.name)
         if recipe.needs_tuning and crossfit_enabled(cfg):
             if splits.source != "validation":
                 records[f"{recipe.name}@val"] = variant(recipe.replace(name=f"{recipe.name}@val"), reported, "validation", recipe.name)
