@@ -134,6 +134,7 @@ def test_each_method_config_holds_only_what_its_method_reads():
         "activation_type",
         "per_channel",
         "reduce_range",
+        "isa",
         "criterion",
         "tolerable_loss",
         "max_trials",
@@ -738,7 +739,8 @@ def test_inc_per_channel_gives_one_weight_scale_per_output_column(quantized):
 
 
 def test_inc_reduce_range_quantizes_weights_to_7_bits(quantized):
-    full, seven = int8_weights(quantized(INC)[0]), int8_weights(quantized(INC.replace(reduce_range=True))[0])
+    as_written = INC.replace(isa="none")  # the CPU decides nothing: reduce_range is what the test sets
+    full, seven = int8_weights(quantized(as_written)[0]), int8_weights(quantized(as_written.replace(reduce_range=True))[0])
     assert len(full) == len(seven) == 12 and full.keys() == seven.keys()
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in full.values()) == 127
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in seven.values()) <= 64
@@ -871,17 +873,25 @@ def fake_cpu(*flags: str) -> dict:
     return {"model": f"Fake CPU with {', '.join(flags)}", "logical_cores": 2, "isa": {flag: flag in flags for flag in ISA_FLAGS}}
 
 
-def test_isa_auto_resolves_for_the_cpu_it_runs_on_and_the_weights_show_it(signal_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        # MatMul only: ONNX Runtime quantizes an embedding Gather's table to full range either way.
+        preset("ort-static-qdq-u8s8-pc-rr", reduce_range=False, isa="auto", operators=("MatMul",), **FAST),
+        # Intel's recipe as shipped: its default isa="auto" is what keeps INC accurate on AVX2.
+        preset("inc-static", tolerable_loss=0.99, max_trials=1, **FAST),
+    ],
+    ids=lambda recipe: recipe.name,
+)
+def test_isa_auto_resolves_for_the_cpu_it_runs_on_and_the_weights_show_it(recipe, signal_model, tuning_split, tmp_path, monkeypatch):
     """One recipe, two faked CPUs: without VNNI the weights are 7-bit (no VPMADDUBSW saturation),
     with AVX-512 VNNI full 8-bit; the record says which target and why."""
     import sst2bench.provenance as provenance_module
 
-    # MatMul only: ONNX Runtime quantizes an embedding Gather's table to full range either way.
-    recipe = preset("ort-static-qdq-u8s8-pc-rr", reduce_range=False, isa="auto", operators=("MatMul",), **FAST)
     made = {}
     for name, flags in (("avx2", ("avx", "avx2", "fma")), ("vnni", ("avx2", "avx512f", "avx512bw", "avx512_vnni"))):
         monkeypatch.setattr(provenance_module, "cpu_info", lambda flags=flags: fake_cpu(*flags))
-        record = quantize(recipe, signal_model.onnx_dir, tmp_path / name, signal_model.train)
+        record = quantize(recipe, signal_model.onnx_dir, tmp_path / name, signal_model.train, tuning_split)
         made[name] = (record["isa"], int8_weights(tmp_path / name))
     (avx2, avx2_weights), (vnni, vnni_weights) = made["avx2"], made["vnni"]
     assert (avx2["requested"], avx2["target"], avx2["changes"]) == ("auto", "avx2", {"reduce_range": True})

@@ -5,14 +5,18 @@ per-example evidence rather than intervals:
 
 (a) every int8 system keeps at least the run's relative floor (``check.min_relative_accuracy``,
     Intel's and MLPerf's 99 %) of fp32's correct count, in whole examples;
-(b) against the baseline of this CPU's ISA class, the number of examples a system now gets wrong
+(b) every int8 system predicts the label fp32 of the same run predicts on at least
+    ``check.min_fp32_agreement`` of the examples (flips that cancel out in the count still count);
+(c) against the baseline of this CPU's ISA class, the number of examples a system now gets wrong
     that it got right there (gross, not net) stays within ``check.max_newly_wrong``;
-(c) every system the run produces is in the baseline, and every baseline system was produced;
-(d) optionally, int8 stays ``check.min_speedup`` times faster than fp32 ONNX Runtime.
+(d) every system the run produces is in the baseline, and every baseline system was produced;
+(e) optionally, int8 stays ``check.min_speedup`` times faster than fp32 ONNX Runtime.
 
-No rule skips a system silently: anything it cannot judge is a failure that says what to run.
-Baselines live in ``params/baselines/<run>/<isa class>.json``, one per class of int8 instructions,
-because int8 arithmetic (and so a prediction near the boundary) can differ between them.
+(a) and (b) need no stored baseline, so they run on every CPU. Baselines live in
+``params/baselines/<run>/<isa class>.json``, one per class of int8 instructions, because int8
+arithmetic (and so a prediction near the boundary) can differ between them. On a class without
+one, (c) and (d) are a named *skipped* case (in the table and the JUnit file) that says how to
+record it; ``require_baseline`` makes that a failure. Nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .accuracy import load_predictions, needed_correct
 from .config import RunConfig
 from .errors import MissingPrerequisite, UserError
 from .paths import project_root
-from .provenance import LIBRARIES, cpu_info, git_commit, isa_class, package_versions
+from .provenance import LIBRARIES, cpu_info, isa_class, package_versions
 from .results import FP32_TORCH, AccuracyResult, EndpointResult, LatencyResult, ratio_summary, read_result
 
 BASELINE_SCHEMA = 2
@@ -43,6 +47,12 @@ class RuleResult:
     limit: str
     passed: bool
     why: str
+    # Not judged (a rule that needs what this machine lacks); it never counts as passed.
+    skipped: bool = False
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.skipped else "PASS" if self.passed else "FAIL"
 
 
 def baseline_path(cfg: RunConfig, override: str | None = None, isa: str | None = None) -> Path:
@@ -103,6 +113,26 @@ def relative_accuracy_rule(systems: dict, minimum: float) -> list[RuleResult]:
     return out
 
 
+def agreement_rule(systems: dict, minimum: float) -> list[RuleResult]:
+    """(b) int8 predicts fp32's label on ≥ ``minimum`` of the examples both scored, in whole examples."""
+    rule = f"agrees with fp32 on ≥ {100 * minimum:g} % of examples"
+    fp32 = systems.get(FP32_TORCH)
+    if fp32 is None:
+        return []  # the floor rule already fails the run for want of fp32
+    out = []
+    for name, r in systems.items():
+        if r["family"] != "int8":
+            continue
+        shared = [i for i in r["predicted"] if i in fp32["predicted"]]
+        flips = sorted(i for i in shared if r["predicted"][i] != fp32["predicted"][i])
+        needed = needed_correct(minimum, len(shared))
+        agree = len(shared) - len(flips)
+        passed = agree >= needed
+        why = f"needs ⌈{minimum:g} × {len(shared)}⌉ = {needed} examples with fp32's label; has {agree} ({len(flips)} flips)"
+        out.append(RuleResult(rule, name, f"{agree}/{len(shared)}", f"≥ {needed}", passed, why))
+    return out
+
+
 def _named(indices: list[int], sentences: dict[int, str]) -> str:
     shown = [f"#{i}" + (f" {sentences[i].strip()[:60]!r}" if i in sentences else "") for i in indices[:NAMED_EXAMPLES]]
     more = f" and {len(indices) - NAMED_EXAMPLES} more" if len(indices) > NAMED_EXAMPLES else ""
@@ -110,7 +140,7 @@ def _named(indices: list[int], sentences: dict[int, str]) -> str:
 
 
 def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[int, str]) -> list[RuleResult]:
-    """(b) and (c): per system, examples newly wrong (gross) within budget; systems match the baseline."""
+    """(c) and (d): per system, examples newly wrong (gross) within budget; systems match the baseline."""
     budget = cfg.check.max_newly_wrong
     rule = f"≤ {budget} examples newly wrong vs baseline"
     gold = {int(i): int(g) for i, g in zip(baseline["idx"], baseline["gold"])}
@@ -179,7 +209,7 @@ def churn_rule(cfg: RunConfig, systems: dict, baseline: dict, sentences: dict[in
 
 
 def speed_rule(cfg: RunConfig, systems: dict, minimum: float) -> list[RuleResult]:
-    """(d) int8 speed-up over the faster fp32 ONNX Runtime baseline at batch 1, 1 thread: the low
+    """(e) int8 speed-up over the faster fp32 ONNX Runtime baseline at batch 1, 1 thread: the low
     end of the per-round ratios must clear the bar; a system without one fails."""
     rule = f"int8 ≥ {minimum:g}x fp32 ONNX Runtime speed (low end of the rounds)"
     path = cfg.runs_dir / "latency.json"
@@ -221,9 +251,25 @@ def eval_sentences(cfg: RunConfig) -> dict[int, str]:
     return dict(zip(split["idx"], split["sentence"]))
 
 
-def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) -> dict:
-    """The run's predictions as the baseline of this CPU's ISA class; ``only`` merges just those systems."""
+def predictions_commit(cfg: RunConfig) -> str | None:
+    """The commit of the code that scored the run (its accuracy result's provenance), ``-dirty``
+    when that tree had uncommitted changes."""
+    return read_result(cfg.runs_dir / "accuracy.json", AccuracyResult).provenance.get("git_commit")
+
+
+def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None, allow_dirty: bool = False) -> dict:
+    """The run's predictions as the baseline of this CPU's ISA class; ``only`` merges just those systems.
+
+    Refused when the predictions came from a tree with uncommitted changes (no commit reproduces
+    them), unless ``allow_dirty``, which marks the file ``"dirty": true``."""
     systems = run_predictions(cfg)
+    commit = predictions_commit(cfg)
+    dirty = commit is None or commit.endswith("-dirty")
+    if dirty and not allow_dirty:
+        raise UserError(
+            f"run {cfg.run!r} was scored by {commit or 'code outside a git checkout'}: a baseline must come from committed code. "
+            f"Commit, re-run `make check RUN={cfg.run}`, then write it; or pass --allow-dirty to write one marked dirty"
+        )
     unknown = sorted(set(only or ()) - set(systems))
     if unknown:
         raise UserError(f"--systems {' '.join(unknown)}: not in this run's results ({', '.join(systems)})")
@@ -249,7 +295,8 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None) ->
         "isa_class": isa_class(cpu),
         "cpu": cpu,
         "runtime": package_versions(LIBRARIES),
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "dirty": dirty,
         "split": cfg.data.eval_split,
         "idx": idx,
         "gold": "".join(str(gold[i]) for i in idx),
@@ -278,9 +325,10 @@ def runtime_note(baseline: dict) -> str | None:
     return f"runtime differs from the baseline's: {', '.join(changed)}" if changed else None
 
 
-def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResult]:
+def run_check(cfg: RunConfig, baseline_file: str | None = None, require_baseline: bool = False) -> list[RuleResult]:
     systems = run_predictions(cfg)
     results = relative_accuracy_rule(systems, cfg.check.min_relative_accuracy)
+    results += agreement_rule(systems, cfg.check.min_fp32_agreement)
     path = baseline_path(cfg, baseline_file)
     if path.is_file():
         results += churn_rule(cfg, systems, load_baseline(path), eval_sentences(cfg))
@@ -288,6 +336,7 @@ def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResu
         raise UserError(f"baseline {path} does not exist")
     else:
         isa = isa_class()
+        how = f"record it on such a machine from a clean tree with `{update_command(cfg)}` and commit it"
         results.append(
             RuleResult(
                 "baseline for this ISA class",
@@ -295,7 +344,9 @@ def run_check(cfg: RunConfig, baseline_file: str | None = None) -> list[RuleResu
                 f"no {isa} baseline",
                 str(path),
                 False,
-                f"{path} does not exist: this CPU's int8 class is {isa}; write it on such a machine with `{update_command(cfg)}` and commit it",
+                f"{path} does not exist (this CPU's int8 class is {isa}), so churn against a baseline is not judged; {how}"
+                + ("" if require_baseline else "; --require-baseline makes this a failure"),
+                skipped=not require_baseline,
             )
         )
     if cfg.check.min_speedup > 0:
@@ -307,20 +358,31 @@ def format_table(results: list[RuleResult]) -> str:
     """Every rule's verdict, then a closing line that counts them (what CI logs read)."""
     import pandas as pd
 
-    frame = pd.DataFrame([{"": "PASS" if r.passed else "FAIL", **{k: v for k, v in asdict(r).items() if k != "passed"}} for r in results])
-    failed = sum(not r.passed for r in results)
+    frame = pd.DataFrame(
+        [{"": r.verdict, **{k: v for k, v in asdict(r).items() if k not in ("passed", "skipped")}} for r in results]
+    )
+    counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
     table = frame.to_string(index=False, justify="left") if results else "no rules"
-    return f"{table}\n{len(results) - failed} passed, {failed} failed"
+    return f"{table}\n{counts['PASS']} passed, {counts['FAIL']} failed" + (f", {counts['SKIP']} skipped" if counts["SKIP"] else "")
+
+
+def gate_passed(results: list[RuleResult]) -> bool:
+    """No rule failed (a skipped one is not a failure: ``require_baseline`` decides that)."""
+    return not any(r.verdict == "FAIL" for r in results)
 
 
 def write_junit(results: list[RuleResult], path: Path, run: str) -> None:
     """JUnit XML, one test case per rule and system, so CI systems show the gate."""
     suite = ET.Element(
-        "testsuite", name=f"sst2bench-check-{run}", tests=str(len(results)), failures=str(sum(not r.passed for r in results))
+        "testsuite",
+        name=f"sst2bench-check-{run}",
+        tests=str(len(results)),
+        failures=str(sum(r.verdict == "FAIL" for r in results)),
+        skipped=str(sum(r.skipped for r in results)),
     )
     for r in results:
         case = ET.SubElement(suite, "testcase", classname=f"sst2bench.check.{run}", name=f"{r.rule} [{r.system}]")
-        if not r.passed:
-            ET.SubElement(case, "failure", message=r.why).text = json.dumps(asdict(r))
+        if r.verdict != "PASS":
+            ET.SubElement(case, "skipped" if r.skipped else "failure", message=r.why).text = json.dumps(asdict(r))
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

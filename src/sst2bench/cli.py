@@ -190,28 +190,43 @@ def cmd_export(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import baseline_path, format_table, isa_class, load_baseline, run_check, runtime_note, write_baseline, write_junit
+    from .check import (
+        baseline_path,
+        format_table,
+        gate_passed,
+        isa_class,
+        load_baseline,
+        run_check,
+        runtime_note,
+        write_baseline,
+        write_junit,
+    )
     from .config import load_run
     from .provenance import cpu_info
 
     cfg = load_run(args.run)
     if args.update_baseline:
         path = baseline_path(cfg, args.baseline)
-        baseline = write_baseline(cfg, path, only=args.systems)
-        print(f"wrote baseline {path} ({baseline['isa_class']}, {len(baseline['systems'])} systems); commit it to make it the gate")
+        baseline = write_baseline(cfg, path, only=args.systems, allow_dirty=args.allow_dirty)
+        marked = " MARKED DIRTY (scored by uncommitted code)" if baseline["dirty"] else ""
+        print(f"wrote baseline {path} ({baseline['isa_class']}, {len(baseline['systems'])} systems){marked}; commit it to make it the gate")
         return 0
-    if args.systems:
-        raise UserError("--systems goes with --update-baseline")
+    if args.systems or args.allow_dirty:
+        raise UserError("--systems and --allow-dirty go with --update-baseline")
     path = baseline_path(cfg, args.baseline)
     print(f"run {cfg.run} on {cpu_info()['model']}, int8 class {isa_class()}; baseline {path}")
-    if path.is_file() and (note := runtime_note(load_baseline(path))):
-        print(note)
-    results = run_check(cfg, args.baseline)
+    if path.is_file():
+        baseline = load_baseline(path)
+        if note := runtime_note(baseline):
+            print(note)
+        if baseline.get("dirty", str(baseline.get("git_commit")).endswith("-dirty")):
+            print(f"note: this baseline was written from uncommitted code ({baseline.get('git_commit')}); no commit reproduces it exactly")
+    results = run_check(cfg, args.baseline, require_baseline=args.require_baseline)
     junit = Path(args.junit or cfg.runs_dir / "check-junit.xml")
     write_junit(results, junit, cfg.run)
     print(f"JUnit XML: {junit}")
     print(format_table(results))  # its last line counts the rules passed and failed
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if gate_passed(results) else 1
 
 
 def cmd_cloudflare(args) -> int:
@@ -348,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--update-baseline", action="store_true", help="write the current results as the new baseline of this CPU's ISA class"
     )
     check.add_argument("--systems", nargs="+", help="with --update-baseline: add or replace only these systems")
+    check.add_argument(
+        "--allow-dirty", action="store_true", help="with --update-baseline: write it even from uncommitted code (the file says so)"
+    )
+    check.add_argument(
+        "--require-baseline", action="store_true", help="fail, instead of skipping the churn rules, when this CPU class has no baseline"
+    )
     check.set_defaults(func=cmd_check)
 
     cloudflare = commands.add_parser("cloudflare", help="classify the eval split with Cloudflare Workers AI (cached replies)")

@@ -177,7 +177,7 @@ class CloudflareConfig:
 
 @dataclass
 class CheckConfig:
-    """Rules of ``sst2bench check`` (see check.py): a relative floor and a budget of newly wrong examples."""
+    """Rules of ``sst2bench check`` (see check.py): a relative floor, agreement with fp32 and a budget of newly wrong examples."""
 
     # Each int8 system keeps at least this share of fp32's correct count (Intel's and MLPerf's 99 %).
     min_relative_accuracy: float = 0.99
@@ -187,12 +187,14 @@ class CheckConfig:
     min_speedup: float = 0.0
     # The recommendation's second rule: the system predicts fp32's label on at least this share of examples.
     min_agreement: float = 0.99
+    # The gate's agreement rule: each int8 system predicts fp32's label (same run) on at least this share of the gated split.
+    min_fp32_agreement: float = 0.98
 
     def __post_init__(self):
         if not 0 < self.min_relative_accuracy <= 1:
             raise UserError("check.min_relative_accuracy must be in (0, 1]")
-        if not 0 < self.min_agreement <= 1:
-            raise UserError("check.min_agreement must be in (0, 1]")
+        if not 0 < self.min_agreement <= 1 or not 0 < self.min_fp32_agreement <= 1:
+            raise UserError("check.min_agreement and check.min_fp32_agreement must be in (0, 1]")
         if self.max_newly_wrong < 0 or self.min_speedup < 0:
             raise UserError("check.max_newly_wrong and check.min_speedup must not be negative")
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import FORMATS, Method, MethodConfig, QuantizeJob, TuningFailed, register_method
+from .base import FORMATS, Method, QuantizeJob, TuningFailed, register_method
+from .isa import IsaAwareConfig
 from .recipes import Recipe
 
 CRITERIA = ("relative", "absolute")
@@ -48,14 +49,18 @@ INC_QUANTIZABLE = (
 
 
 @dataclass(frozen=True)
-class IncStaticConfig(MethodConfig):
+class IncStaticConfig(IsaAwareConfig):
     """INC's weights are always int8, symmetric; its KL and percentile calibrators take no
-    histogram settings, so its calibration reads only method, samples, batch size, length, seed."""
+    histogram settings, so its calibration reads only method, samples, batch size, length, seed.
+
+    Its QOperator model runs ONNX Runtime's u8 x s8 kernels, so by default the CPU decides the
+    weights' range (``isa="auto"``): 8-bit where VNNI/AMX accumulate in 32 bits, 7-bit on AVX2,
+    where full-range weights saturate VPMADDUBSW's int16 sums and every trial lost accuracy."""
 
     quant_format: str = "QOperator"
     activation_type: str = "uint8"
     per_channel: bool = True
-    reduce_range: bool = False
+    isa: str = "auto"
     # Accuracy-aware tuning: Intel's default is 1 % relative loss.
     criterion: str = "relative"
     tolerable_loss: float = 0.01

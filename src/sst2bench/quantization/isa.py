@@ -15,11 +15,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..provenance import INT8_ISAS, best_int8_isa
+from .base import MethodConfig
 
 # "none": the recipe's types as written, whatever the CPU; "auto": the CPU quantizing; or a named target.
 ISAS = ("none", "auto", "avx2", "avx512", "avx512_vnni", "amx")
 # Targets whose int8 dot product accumulates in 32 bits (no VPMADDUBSW saturation).
 NO_SATURATION = {isa.recipe_target for isa in INT8_ISAS if isa.accumulates_in_32_bits}
+
+
+@dataclass(frozen=True)
+class IsaAwareConfig(MethodConfig):
+    """The fields of a method whose int8 GEMMs run ONNX Runtime's u8 x s8 kernels: 7-bit weights
+    (``reduce_range``) by hand, or ``isa`` to let the target CPU decide them (see ``resolve_isa``)."""
+
+    reduce_range: bool = False
+    # The CPU the model is for ("auto": the one quantizing); it decides reduce_range ("none": as written).
+    isa: str = "none"
+
+    def checks(self):
+        return super().checks() + [
+            (self.isa in ISAS, f"isa must be one of {ISAS}"),
+            (self.isa == "none" or not self.reduce_range, f"isa {self.isa!r} decides reduce_range: leave reduce_range at its default"),
+        ]
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,7 @@ def resolve_isa(config) -> IsaChoice | None:
     cpu = cpu_info() if config.isa == "auto" else None
     target = detect_target(cpu) if cpu else config.isa
     where = f"{cpu['model']} ({target})" if cpu else f"the named target {target}"
-    if config.weight_type == "uint8":
+    if getattr(config, "weight_type", "int8") == "uint8":
         return IsaChoice(config.isa, target, cpu and cpu["model"], {}, f"uint8 weights (U8U8) cannot saturate: kept as written for {where}")
     if target in NO_SATURATION:
         return IsaChoice(

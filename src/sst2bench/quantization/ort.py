@@ -11,30 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .base import INT8_TYPES, CalibrationConfig, MethodConfig, QuantizeJob
-from .isa import ISAS
+from .base import INT8_TYPES, CalibrationConfig, QuantizeJob
+from .isa import IsaAwareConfig
 from .recipes import Recipe
 
 
 @dataclass(frozen=True)
-class OrtConfig(MethodConfig):
+class OrtConfig(IsaAwareConfig):
     """What ONNX Runtime's static and dynamic int8 both read."""
 
     activation_type: str = "uint8"
     weight_type: str = "int8"
     per_channel: bool = True
-    reduce_range: bool = False
     # optimum's exclusions: LayerNorm, GELU, residual Add, embedding Add, the Add before Softmax.
     optimum_exclusions: bool = True
-    # The CPU the model is for ("auto": the one quantizing); it decides reduce_range (see isa.py).
-    isa: str = "none"
 
     def checks(self):
-        return super().checks() + [
-            (self.weight_type in INT8_TYPES, f"weight_type must be one of {INT8_TYPES}"),
-            (self.isa in ISAS, f"isa must be one of {ISAS}"),
-            (self.isa == "none" or not self.reduce_range, f"isa {self.isa!r} decides reduce_range: leave reduce_range at its default"),
-        ]
+        return super().checks() + [(self.weight_type in INT8_TYPES, f"weight_type must be one of {INT8_TYPES}")]
 
 
 SOURCE_FILE = "model.onnx"
