@@ -31,7 +31,15 @@ def test_bootstrap_interval_narrows_with_more_examples():
     small = accuracy_report([1] * 100, [1] * 90 + [0] * 10)["accuracy_ci95"]
     large = accuracy_report([1] * 1000, [1] * 900 + [0] * 100)["accuracy_ci95"]
     assert (large[1] - large[0]) < (small[1] - small[0])
-    assert accuracy_report([1, 0], [1, 0])["accuracy_ci95"] == [1.0, 1.0]
+
+
+def test_all_correct_does_not_print_a_zero_width_interval():
+    """Resampling an all-correct split cannot vary; the count still leaves room below 100 %."""
+    low, high = accuracy_report([1, 0] * 10, [1, 0] * 10)["accuracy_ci95"]
+    assert low < 1.0 == high
+    assert accuracy_report([1, 0] * 100, [1, 0] * 100)["accuracy_ci95"][0] > low
+    low, high = accuracy_report([1, 0] * 10, [0, 1] * 10)["accuracy_ci95"]
+    assert low == 0.0 < high
 
 
 def records(labels, gold, start=0):
@@ -49,7 +57,17 @@ def test_paired_comparison_mcnemar_and_disagreements():
     assert result["agreement"] == pytest.approx(27 / 30)
     assert [d["idx"] for d in result["disagreements"]] == [0, 1, 2]
     low, high = result["difference_ci95"]
-    assert low <= -0.1 <= high and high <= 0
+    assert low < -0.1 < 0 < high  # 3 flips one way: neither the interval nor McNemar excludes no difference
+
+
+def test_identical_systems_get_a_difference_interval_of_real_width():
+    """No example on which the two differ: the paired bootstrap printed [0, 0]; the paired interval does not."""
+    gold = [1, 0] * 50
+    labels = [1] * 70 + [0] * 30
+    result = compare(records(labels, gold), records(labels, gold))
+    low, high = result["difference_ci95"]
+    assert result["difference"] == 0 and low < 0 < high
+    assert 0 < result["detectable_difference"] < 1
 
 
 def test_comparison_refuses_different_examples():

@@ -4,6 +4,7 @@ import pytest
 from sst2bench.peak import (
     PRECISION_OPS,
     cached_peak,
+    int8_over_fp32,
     mac_polynomials,
     macs_at,
     measure_peak,
@@ -116,3 +117,26 @@ def test_measured_limit_covers_every_precision_shape_and_thread_count():
         4 * 2 * 512
     }
     assert limit.gops("int8", "model", 2) > 0 and limit.gops("int8", "model", 4) is None and "best of 2" in limit.method
+
+
+def test_int8_over_fp32_takes_the_best_int8_kernel_per_shape_at_the_asked_threads():
+    """The report's cap on what int8 can buy: a shape lacking one precision says nothing, and another
+    thread count's peaks never mix in."""
+
+    def peak(precision, shape, gops, threads=1):
+        return PeakThroughput(
+            precision=precision, shape=shape, rows=1, macs=1, threads=threads, best_ms=1, median_ms=1, gops_per_second=gops
+        )
+
+    peaks = [
+        peak("fp32", "large", 100),
+        peak("int8", "large", 300),
+        peak("int8-dynamic", "large", 350),
+        peak("fp32", "model", 80),
+        peak("fp32", "large", 10, threads=2),
+        peak("int8", "large", 900, threads=2),
+    ]
+    limit = MachineLimit(method="m", cpu="c", isa=[], runtime="r", repeats=1, peaks=peaks)
+    assert int8_over_fp32(limit, 1) == {"large": pytest.approx(3.5)}
+    assert int8_over_fp32(limit, 2) == {"large": pytest.approx(90.0)}
+    assert int8_over_fp32(limit, 4) == {}

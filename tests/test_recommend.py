@@ -1,12 +1,15 @@
 """The recommendation: the fastest system that keeps fp32's count and agrees with it, from fabricated scores."""
 
-from sst2bench.recommend import CandidateScore, needed_correct, recommend
+import pytest
+
+from sst2bench.recommend import CandidateScore, candidate_scores, needed_correct, recommend
 
 RULES = {"min_relative_accuracy": 0.99, "min_agreement": 0.99, "chosen_on": "the tuning split", "reported_on": "validation"}
 
 
-def candidate(system, correct, agreement, p50=None, samples=None, family="int8"):
+def candidate(system, correct, agreement, p50=None, samples=None, family="int8", interval=None):
     return CandidateScore(
+        difference_ci95=interval,
         system=system,
         family=family,
         correct=correct,
@@ -70,3 +73,78 @@ def test_no_candidate_says_so():
     assert rec.sentence.startswith("No recommendation") and "lossy" in rec.sentence
     assert rec.excluded["fp32-torch"] == "no latency measured"
     assert recommend([], **RULES).sentence.startswith("No recommendation: no system was scored")
+
+
+# The margin at 99 % of fp32's 900/1000 is 0.9 points: intervals (accuracy differences) either side of it.
+SHOWN, UNSURE, WORSE = [-0.005, 0.004], [-0.02, 0.01], [-0.05, -0.02]
+
+
+def test_a_non_inferior_system_is_preferred_to_a_faster_one_that_is_not():
+    fast = candidate("fast-unsure", 899, 0.995, p50=1.0, samples=900.0, interval=UNSURE)
+    shown = candidate("shown", 897, 0.995, p50=2.0, samples=800.0, interval=SHOWN)
+    rec = recommend([*FP32, fast, shown], **RULES)
+    assert rec.system == "shown" and rec.throughput.system == "shown"
+    assert rec.verdicts == {"fast-unsure": "inconclusive", "shown": "non-inferior"} and rec.margin == pytest.approx(0.01 * 0.9)
+    assert "the only one shown non-inferior to fp32 at the 1 % margin" in rec.sentence
+    assert "above −0.90 points" in rec.sentence and "not shown non-inferior: fast-unsure (inconclusive)" in rec.sentence
+    # Without intervals (results from before the verdicts) the faster one wins, as before.
+    plain = [*FP32, fast.model_copy(update={"difference_ci95": None}), shown.model_copy(update={"difference_ci95": None})]
+    rec = recommend(plain, **RULES)
+    assert rec.system == "fast-unsure" and "non-inferior" not in rec.sentence and rec.verdicts == {}
+
+
+def test_when_none_is_non_inferior_the_sentence_says_the_choice_rests_on_counts():
+    rec = recommend(
+        [*FP32, candidate("a", 899, 0.995, p50=1.0, interval=UNSURE), candidate("b", 898, 0.995, p50=2.0, interval=UNSURE)], **RULES
+    )
+    assert rec.system == "a"
+    assert (
+        "none of those compared with fp32 is shown non-inferior to fp32 at the 1 % margin" in rec.sentence
+        and "point counts alone" in rec.sentence
+    )
+
+
+def test_non_inferiority_does_not_rescue_a_system_the_rules_exclude():
+    """A preference, not a rule: the floor and the agreement rule still apply first."""
+    rec = recommend(
+        [*FP32, candidate("disagrees", 899, 0.97, p50=1.0, interval=SHOWN), candidate("ok", 899, 0.995, p50=2.0, interval=UNSURE)], **RULES
+    )
+    assert rec.system == "ok" and "disagrees" in rec.excluded
+    assert recommend([*FP32, candidate("worse", 891, 0.99, p50=1.0, interval=WORSE)], **RULES).verdicts == {"worse": "inferior"}
+
+
+def test_candidate_scores_carry_only_the_paired_interval():
+    """A stored bootstrap interval (older results) is not judged; a Newcombe one is."""
+    from sst2bench.noninferiority import NEWCOMBE
+    from sst2bench.results import Comparison, SystemAccuracy
+
+    def scored(name, method):
+        vs = Comparison(
+            n=1000,
+            baseline_correct=900,
+            candidate_correct=899,
+            difference_examples=-1,
+            difference=-0.001,
+            difference_ci95=UNSURE,
+            relative_change=-1 / 900,
+            only_baseline_correct=1,
+            only_candidate_correct=0,
+            mcnemar_exact_p=1.0,
+            agreement=0.999,
+            disagreements=[],
+            **({"difference_ci95_method": method} if method else {}),
+        )
+        zero = [[0, 0], [0, 0]]
+        return SystemAccuracy(
+            system=name, family="int8", n=1000, correct=899, accuracy=0.899, accuracy_pct=89.9, accuracy_ci95=[0.8, 0.9], macro_f1=0,
+            precision=0, recall=0, confusion_matrix=zero, confusion_matrix_axes="", seconds=0, predictions="", vs_fp32=vs,
+        )  # fmt: skip
+
+    scores = candidate_scores({"new": scored("new", NEWCOMBE), "old": scored("old", None)}, {}, {})
+    assert {c.system: c.difference_ci95 for c in scores} == {"new": UNSURE, "old": None}
+
+
+def test_among_several_non_inferior_the_fastest():
+    shown = [candidate("slow-shown", 899, 0.995, p50=3.0, interval=SHOWN), candidate("quick-shown", 895, 0.995, p50=2.0, interval=SHOWN)]
+    rec = recommend([*FP32, candidate("fast-unsure", 899, 0.995, p50=1.0, interval=UNSURE), *shown], **RULES)
+    assert rec.system == "quick-shown" and "the fastest of the 2 shown non-inferior" in rec.sentence

@@ -1,7 +1,11 @@
 """The report's tables from fabricated typed results: first screen, no NaN, the endpoint's own column,
 the disagreement matrix, the recommendation, machines compared, and int8 models from another ISA."""
 
+import hashlib
+import html
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from sst2bench.report import (
     RunResults,
     disagreement_matrix,
+    first_screen,
     headline_table,
     html_table,
     machine_comparison,
@@ -21,6 +26,9 @@ from sst2bench.results import (
     EndpointResult,
     LatencyResult,
     LatencyStats,
+    MachineLimit,
+    ModelResult,
+    PeakThroughput,
     QuantizeResult,
     RecipeResult,
     SystemAccuracy,
@@ -126,7 +134,7 @@ def test_headline_has_units_no_index_no_nan_and_the_endpoint_in_its_own_column(r
     assert pd.isna(table.set_index("system").loc["int8-good", "round-trip p50 (ms, network)"])
     assert table.set_index("system").loc["int8-good", "speed-up vs fp32 ORT (×, b1, 1 thr)"] == "2.00 (2.00–2.00)"
     for column in table.columns:
-        if column not in ("system", "correct / n", "McNemar p", "best throughput setting"):  # counts, a p-value, a setting
+        if column not in ("system", "correct / n", "best throughput setting"):  # counts, a setting
             assert "(" in column, f"no unit in {column!r}"
     page = html_table(table)
     assert "NaN" not in page and "None" not in page and "<th></th>" not in page
@@ -168,7 +176,8 @@ def test_two_machines_render_as_one_comparison(tmp_path):
 def test_report_compare_command_writes_one_page(tmp_path, capsys):
     from sst2bench.cli import main
 
-    here, there = fabricate_run(tmp_path / "a"), fabricate_run(tmp_path / "b", "Intel Xeon 8480", {"avx2": True})
+    here = with_fp32(fabricate_run(tmp_path / "a" / "runs" / "standin"), b"one model")
+    there = with_fp32(fabricate_run(tmp_path / "b" / "runs" / "standin", "Intel Xeon 8480", {"avx2": True}), b"one model")
     out = tmp_path / "compare.html"
     assert main(["report", "--compare", str(here), str(there), "--output", str(out)]) == 0
     page = out.read_text()
@@ -287,3 +296,219 @@ def test_no_isa_note_when_every_int8_model_was_quantized_on_the_measured_class(r
     write_result(run_dir / "quantize.json", QuantizeResult(recipes=models, provenance=provenance()))
     res = RunResults.load(run_dir)
     assert other_isa_note(res) is None and "another ISA" not in first_screen_page(res)
+
+
+# ---------------------------------------------------------------- the CPU line explains the class
+
+AMX = {"avx2": True, "avx512bw": True, "avx512_vnni": True, "avx_vnni": False, "amx_int8": True}
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class Check:
+    min_relative_accuracy, min_agreement = 0.99, 0.99
+
+
+def cpu_line(page: str) -> str:
+    """The first screen's CPU block, where the class is explained."""
+    start = page.index('<div class="sst2bench-cpu">')
+    return page[start : page.index("</div>", start)]
+
+
+def with_peaks(res, large=(100.0, 300.0), model=(80.0, 200.0), rows=1024):
+    """A peak sweep of (fp32, int8) GOP/s at the large and the model shapes, 1 thread, plus a 2-thread
+    sweep that must not be read (its ratio is far off)."""
+
+    def peak(precision, shape, gops, threads=1):
+        size = rows if shape == "large" else 26
+        return PeakThroughput(
+            precision=precision, shape=shape, rows=size, macs=size**3, threads=threads, best_ms=1.0, median_ms=1.1, gops_per_second=gops
+        )
+
+    peaks = [peak(p, shape, g) for shape, pair in (("large", large), ("model", model)) for p, g in zip(("fp32", "int8"), pair)]
+    peaks += [peak("fp32", "large", 1.0, threads=2), peak("int8", "large", 50.0, threads=2)]
+    res.latency.peak = MachineLimit(method="m", cpu="AMD EPYC", isa=["avx2"], runtime="onnxruntime 1.32.0", repeats=3, peaks=peaks)
+    return res
+
+
+@pytest.mark.parametrize("isa, name", [(AVX2_ONLY, "avx2"), (AVX512_VNNI, "avx512-vnni"), (AMX, "amx")])
+def test_the_cpu_line_names_the_int8_class(tmp_path, isa, name):
+    res = RunResults.load(fabricate_run(tmp_path / "runs" / "fake", isa=isa))
+    assert f"int8 class {name}." in cpu_line(first_screen_page(res))
+
+
+def test_the_cpu_line_states_the_measured_int8_over_fp32_peak_and_the_best_int8(run_dir):
+    """Every number in the sentence comes from the run's results: the peak sweep's int8/fp32 ratio at
+    one thread (large and model shapes), the fastest int8 system's and the recommendation's speed-ups."""
+    from sst2bench.report import int8_ceiling
+
+    res = with_peaks(RunResults.load(run_dir))
+    rec = recommendation(res, Check)
+    sentence = int8_ceiling(res, rec)
+    assert "int8 matrix multiplies run at most 3.0x as fast as fp32's" in sentence
+    assert "3.0x on one 1024³ GEMM, 2.5x on this model's own GEMM shapes" in sentence and "1 thread" in sentence
+    # fabricate_run's p50s: fp32-ort 6 ms, int8-fast-lossy 2 ms (3x), int8-good (the recommendation) 3 ms (2x).
+    assert "The fastest int8 here reaches 3.00x the speed of fp32-ort (int8-fast-lossy" in sentence
+    assert rec.system == "int8-good" and "the recommendation, int8-good, 2.00x" in sentence
+    assert sentence in html.unescape(cpu_line(first_screen(res, rec).data))
+
+
+def test_the_class_sentence_follows_the_results(tmp_path):
+    from sst2bench.report import int8_ceiling
+
+    slower = {"fp32-torch": 10.0, "fp32-ort": 6.0, "int8-fast-lossy": 4.0, "int8-good": 5.0}
+    res = with_peaks(RunResults.load(fabricate_run(tmp_path / "runs" / "fake", p50s=slower)), large=(90.0, 360.0), model=(70.0, 140.0))
+    sentence = int8_ceiling(res)
+    assert "at most 4.0x as fast" in sentence and "2.0x on this model's own GEMM shapes" in sentence
+    assert "reaches 1.50x the speed of fp32-ort (int8-fast-lossy" in sentence and "recommendation" not in sentence
+
+
+def test_without_a_peak_measurement_the_cpu_line_says_so(run_dir, tmp_path):
+    from sst2bench.report import int8_ceiling
+
+    res = RunResults.load(run_dir)
+    line = html.unescape(cpu_line(first_screen_page(res)))
+    assert "did not measure the CPU's int8/fp32 matrix-multiply peak (params latency.peak was off)" in line
+    assert "at most" not in line and "reaches" not in line
+    (run_dir / "latency.json").unlink()
+    assert "(latency skipped)" in int8_ceiling(RunResults.load(run_dir))
+
+
+def test_the_cpu_line_lists_the_recipes_the_class_changed_and_why(run_dir):
+    from sst2bench.report import class_adaptations
+
+    assert class_adaptations(RunResults.load(run_dir)) is None  # no quantize records: nothing to say
+    on_avx2 = {"requested": "auto", "target": "avx2", "cpu": "AMD EPYC", "changes": {"reduce_range": True}, "reason": "no VNNI here"}
+    kept = {"requested": "avx512_vnni", "target": "avx512_vnni", "cpu": None, "changes": {"reduce_range": False}, "reason": "VNNI"}
+    search = int8_model("int8-good", "AMD EPYC", AVX2_ONLY, on_avx2).model_copy(
+        update={"recipe": {"name": "int8-good", "method": "ort-static", "config": {"reduce_range": False, "isa": "auto"}}}
+    )
+    nncf = int8_model("nncf", "AMD EPYC", AVX2_ONLY).model_copy(
+        update={
+            "backend": "openvino",
+            "recipe": {"name": "nncf", "method": "nncf-openvino", "config": {"overflow_fix": "auto"}},
+            "tuning": {"overflow_fix": "first_layer"},
+        }
+    )
+    named = int8_model("vnni-named", "AMD EPYC", AVX2_ONLY, kept).model_copy(
+        update={"recipe": {"name": "vnni-named", "method": "ort-static", "config": {"reduce_range": False}}}
+    )
+    models = {"int8-good": search, "int8-good@val": search.model_copy(update={"variant_of": "int8-good"}), "nncf": nncf}
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes={**models, "vnni-named": named}, provenance=provenance()))
+    res = RunResults.load(run_dir)
+    note = class_adaptations(res)
+    assert "int8-good: isa auto → avx2 (from the CPU): set reduce_range=True, because no VNNI here" in note
+    assert "nncf: overflow fix auto → first_layer" in note and "because AMD EPYC (avx2) has no VNNI or AMX" in note
+    assert "vnni-named: isa avx512_vnni → avx512_vnni (named in the recipe): kept the recipe's settings" in note
+    assert "@val" not in note
+    assert note in html.unescape(cpu_line(first_screen_page(res)))
+
+
+def test_the_measured_avx2_run_gives_the_numbers_of_issue_19():
+    """The real AVX2 run (tests/fixtures/avx2-zen3-standin, trimmed): its peak sweep and latency give
+    the figures the issue quotes from it, and its records name the recipes its class changed."""
+    from sst2bench.report import class_adaptations, cpu_summary, int8_ceiling
+
+    res = RunResults.load(FIXTURES / "avx2-zen3-standin")
+    assert "int8 class avx2" in cpu_summary(res)
+    sentence = int8_ceiling(res)
+    assert "2.1x on one 1024³ GEMM" in sentence and "1.60x the speed of fp32-ort (ort-dynamic" in sentence
+    note = class_adaptations(res)
+    assert "ort-static-search: isa auto → avx2 (from the CPU): set reduce_range=True" in note
+    assert "nncf-openvino: overflow fix auto → first_layer" in note and "@val" not in note
+
+
+# ---------------------------------------------------------------- one fp32 model across machines
+
+
+def with_fp32(run_dir, weights: bytes, relative=True):
+    """The run's fp32 model folder in its project (``<project>/runs/<run>``), and the model.json naming it."""
+    project = run_dir.parent.parent
+    folder = project / "models" / run_dir.name / "fp32"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.safetensors").write_bytes(weights)
+    write_result(run_dir / "model.json", ModelResult(fp32_dir=str(folder.relative_to(project) if relative else folder)))
+    return run_dir
+
+
+def sha(weights: bytes) -> str:
+    return hashlib.sha256(weights).hexdigest()
+
+
+def two_machines(tmp_path, here=b"one model", there=b"one model"):
+    return (
+        with_fp32(fabricate_run(tmp_path / "epyc" / "runs" / "standin", "AMD EPYC", AVX2_ONLY), here),
+        with_fp32(fabricate_run(tmp_path / "xeon" / "runs" / "standin", "Intel Xeon 8480", AMX), there, relative=False),
+    )
+
+
+def test_one_fp32_model_on_two_machines_is_comparable_and_its_sha_is_printed(tmp_path):
+    from sst2bench.report import comparison_page
+
+    page = comparison_page(list(two_machines(tmp_path)))
+    assert page.count(sha(b"one model")) == 3  # each machine's line and the verdict
+    assert "One fp32 model on every machine" in page and "different fp32 models" not in page and "Warning" not in page
+
+
+def test_different_fp32_models_are_refused_in_one_line_naming_both_shas_and_the_flag(tmp_path, capsys):
+    from sst2bench.cli import main
+
+    here, there = two_machines(tmp_path, b"fine-tuned on AVX2", b"fine-tuned on VNNI")
+    out = tmp_path / "compare.html"
+    assert main(["report", "--compare", str(here), str(there), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sst2bench: error: not comparable, different fp32 models")
+    assert sha(b"fine-tuned on AVX2") in err and sha(b"fine-tuned on VNNI") in err and "--allow-different-models" in err
+    assert not out.exists()
+
+
+def test_with_the_flag_different_models_render_under_a_warning(tmp_path, capsys):
+    from sst2bench.cli import main
+
+    here, there = two_machines(tmp_path, b"fine-tuned on AVX2", b"fine-tuned on VNNI")
+    out = tmp_path / "compare.html"
+    assert main(["report", "--compare", str(here), str(there), "--output", str(out), "--allow-different-models"]) == 0
+    page = out.read_text()
+    assert "<h1>Latency across machines: different fp32 models</h1>" in page and "Warning: different fp32 models" in page
+    assert sha(b"fine-tuned on AVX2") in page and sha(b"fine-tuned on VNNI") in page and 'class="sst2bench sortable"' in page
+
+
+def test_fp32_weights_that_cannot_be_checked_are_not_called_one_model(tmp_path):
+    """No model.json, a folder outside the run's project (a path read from another machine's results),
+    weights rewritten after the run: each is unknown, refused, and with the flag titled unverified."""
+    from sst2bench.errors import UserError
+    from sst2bench.report import comparison_page, fp32_weights
+
+    here, there = two_machines(tmp_path)
+    (there / "model.json").unlink()
+    assert "model stage skipped" in fp32_weights(RunResults.load(there)).source
+    with pytest.raises(UserError, match="fp32 models not verified to be the same.*sha256 unknown"):
+        comparison_page([here, there])
+    assert "<h1>Latency across machines: fp32 models not verified to be the same</h1>" in comparison_page([here, there], True)
+
+    elsewhere = tmp_path / "other-project" / "models" / "standin" / "fp32"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "model.safetensors").write_bytes(b"one model")
+    write_result(there / "model.json", ModelResult(fp32_dir=str(elsewhere)))
+    assert "outside the run's project" in fp32_weights(RunResults.load(there)).source
+
+    with_fp32(there, b"one model")
+    assert fp32_weights(RunResults.load(there)).sha256 == sha(b"one model")
+    weights = there.parent.parent / "models" / "standin" / "fp32" / "model.safetensors"
+    later = (there / "model.json").stat().st_mtime + 60
+    os.utime(weights, (later, later))
+    assert "changed after the model stage wrote model.json" in fp32_weights(RunResults.load(there)).source
+
+    real = RunResults.load(FIXTURES / "avx2-zen3-standin")  # copied results: its model folder is not here
+    assert real.fp32_weights.sha256 is None
+
+
+def test_a_sha_the_model_stage_records_is_used_as_recorded(run_dir):
+    """Once model.json carries the weights' sha256 (field ``fp32_weights_sha256``), nothing is hashed."""
+    from sst2bench.report import fp32_weights
+
+    class Recorded(ModelResult):
+        fp32_weights_sha256: str = ""
+
+    res = RunResults.load(run_dir)
+    res.model = Recorded(fp32_dir="/nowhere", fp32_weights_sha256=sha(b"recorded"))
+    assert fp32_weights(res).sha256 == sha(b"recorded") and fp32_weights(res).source == "recorded by the model stage"

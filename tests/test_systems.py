@@ -87,3 +87,24 @@ def test_a_new_runtime_is_one_module_found_without_being_listed(tmp_path, monkey
     assert type(system).__name__ == "ToySystem" and len(system.predict(TEXTS[:3])) == 3
     with pytest.raises(UserError, match="no system backend 'nope'"):
         SystemSpec("x", "nope", ".", "fp32").load(InferenceConfig())
+
+
+def test_same_length_batches_pad_no_row_and_predict_exactly_what_one_sentence_per_call_predicts(tiny_onnx_dir):
+    """Sentences grouped by token length need no padding, so an fp32 graph gives bit-identical
+    probabilities to batch 1; plain batches of mixed lengths pad."""
+    texts = [*TEXTS, "good", "a dull film", "not great", "fun !", "charming and moving"]
+    one = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=1))
+    grouped = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=4, same_length_batches=True))
+    mixed = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=4))
+    batches = grouped.batches(texts)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(texts))) and max(map(len, batches)) == 4
+    for batch in batches:
+        encoded = grouped.encode([texts[i] for i in batch], "np")
+        assert encoded["attention_mask"].all()  # no padded position in any call
+    assert batches != mixed.batches(texts) and not all(
+        mixed.encode([texts[i] for i in batch], "np")["attention_mask"].all() for batch in mixed.batches(texts)
+    )
+    exact = np.array([p.probabilities for p in one.predict(texts)])
+    assert np.array_equal(np.array([p.probabilities for p in grouped.predict(texts)]), exact)
+    with pytest.raises(UserError, match="same_length_batches needs padding='dynamic'"):
+        InferenceConfig(batch_size=4, padding="max_length", same_length_batches=True)

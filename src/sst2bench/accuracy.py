@@ -1,8 +1,8 @@
 """Accuracy with its uncertainty, and paired comparisons of two systems on the same examples.
 
 On SST-2 validation one example is 0.115 points, so every number comes with its count and a
-95 % bootstrap interval, and two systems are compared pairwise (McNemar, paired bootstrap)
-rather than by subtracting two percentages.
+95 % bootstrap interval, and two systems are compared pairwise (exact McNemar, and the paired
+difference with Newcombe's interval, see ``noninferiority``) rather than by subtracting two percentages.
 """
 
 from __future__ import annotations
@@ -69,18 +69,20 @@ def load_predictions(path: Path | str) -> list[PredictionRecord]:
     return records
 
 
-def _bootstrap_interval(statistic, samples: tuple, paired: bool = False) -> tuple[float, float]:
-    """95 % percentile bootstrap (scipy), seeded so reruns give the same interval."""
-    import numpy as np
-    from scipy.stats import bootstrap
+def _accuracy_interval(correct) -> tuple[float, float]:
+    """95 % percentile bootstrap (scipy), seeded so reruns give the same interval.
 
-    if all(np.all(s == s[0]) for s in samples):  # no variation: the interval is the point
-        value = float(statistic(*samples, axis=-1))
-        return value, value
+    When every example is right (or every one wrong) resampling cannot vary and would print a
+    zero-width interval; the Wilson score interval of the count is given instead."""
+    import numpy as np
+    from scipy.stats import binomtest, bootstrap
+
+    if np.all(correct == correct[0]):
+        interval = binomtest(int(correct.sum()), correct.size).proportion_ci(confidence_level=0.95, method="wilson")
+        return float(interval.low), float(interval.high)
     result = bootstrap(
-        samples,
-        statistic,
-        paired=paired,
+        (correct,),
+        _mean,
         vectorized=True,
         n_resamples=BOOTSTRAP_RESAMPLES,
         confidence_level=0.95,
@@ -96,12 +98,6 @@ def _mean(values, axis=-1):
     return np.mean(values, axis=axis)
 
 
-def _mean_difference(a, b, axis=-1):
-    import numpy as np
-
-    return np.mean(b, axis=axis) - np.mean(a, axis=axis)
-
-
 def accuracy_report(gold: Sequence[int], predicted: Sequence[int]) -> dict:
     """Accuracy (count, %, 95 % CI), macro-F1, precision/recall of the positive class, confusion matrix."""
     import numpy as np
@@ -113,7 +109,7 @@ def accuracy_report(gold: Sequence[int], predicted: Sequence[int]) -> dict:
     if gold_arr.shape != pred_arr.shape:
         raise ValueError("gold and predicted differ in length")
     correct = (gold_arr == pred_arr).astype(float)
-    low, high = _bootstrap_interval(_mean, (correct,))
+    low, high = _accuracy_interval(correct)
     return {
         "n": int(gold_arr.size),
         "correct": int(correct.sum()),
@@ -142,11 +138,15 @@ def align(a: Sequence[PredictionRecord], b: Sequence[PredictionRecord]) -> list[
 def compare(baseline: Sequence[PredictionRecord], candidate: Sequence[PredictionRecord]) -> dict:
     """Paired comparison of ``candidate`` against ``baseline`` on the same examples.
 
-    ``difference`` is candidate accuracy minus baseline accuracy; the McNemar test is exact
-    (binomial on the discordant pairs).
+    ``difference`` is candidate accuracy minus baseline accuracy, with Newcombe's paired interval
+    and the minimum detectable difference (``noninferiority``); the McNemar test is exact
+    (binomial on the discordant pairs). Its p-value is descriptive: the stage adds the Holm-corrected
+    one across every system on the split, and the verdict at the run's margin.
     """
     import numpy as np
     from scipy.stats import binomtest
+
+    from .noninferiority import NEWCOMBE, PairedTable, detectable_difference, newcombe_interval
 
     pairs = align(baseline, candidate)
     base_ok = np.array([x.label == x.gold for x, _ in pairs], dtype=float)
@@ -155,7 +155,9 @@ def compare(baseline: Sequence[PredictionRecord], candidate: Sequence[Prediction
     only_candidate = int(((base_ok == 0) & (cand_ok == 1)).sum())
     discordant = only_baseline + only_candidate
     p_value = float(binomtest(only_candidate, discordant, 0.5).pvalue) if discordant else 1.0
-    low, high = _bootstrap_interval(_mean_difference, (base_ok, cand_ok), paired=True)
+    both = int(((base_ok == 1) & (cand_ok == 1)).sum())
+    table = PairedTable(both, only_candidate, only_baseline, len(pairs) - both - discordant)
+    low, high = newcombe_interval(table)
     disagreements = [
         {
             "idx": x.idx,
@@ -175,6 +177,8 @@ def compare(baseline: Sequence[PredictionRecord], candidate: Sequence[Prediction
         "difference_examples": int(cand_ok.sum() - base_ok.sum()),
         "difference": float(cand_ok.mean() - base_ok.mean()),
         "difference_ci95": [low, high],
+        "difference_ci95_method": NEWCOMBE,
+        "detectable_difference": detectable_difference(table),
         "relative_change": float((cand_ok.sum() - base_ok.sum()) / base_ok.sum()) if base_ok.sum() else 0.0,
         "only_baseline_correct": only_baseline,
         "only_candidate_correct": only_candidate,

@@ -165,15 +165,17 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .pipeline import DEFAULT_RUNS, compare_machines, report
+    from .pipeline import DEFAULT_RUNS, report
+    from .report import write_comparison
 
     if args.compare:
         if args.runs or args.force or args.quick:
             raise UserError("--compare reads finished runs only: give run folders, without --runs, --force or --quick")
-        print(f"comparison: {compare_machines([Path(d) for d in args.compare], args.output)}")
+        path = write_comparison([Path(d) for d in args.compare], args.output, allow_different_models=args.allow_different_models)
+        print(f"comparison: {path}")
         return 0
-    if args.output:
-        raise UserError("--output goes with --compare (run reports go to reports/<run>/)")
+    if args.output or args.allow_different_models:
+        raise UserError("--output and --allow-different-models go with --compare (run reports go to reports/<run>/)")
     report(args.runs or DEFAULT_RUNS, force=args.force, quick=args.quick)
     return 0
 
@@ -344,9 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="RUN_DIR",
         help="instead: merge these run folders (runs/<run>, each measured on its own machine) into one latency comparison "
-        "keyed by CPU and ISA, with each machine's accuracy counts (reports/compare/index.html)",
+        "keyed by CPU and ISA, with each machine's accuracy counts and fp32 weights sha256 (reports/compare/index.html); "
+        "runs of different fp32 models are refused",
     )
     report.add_argument("--output", help="with --compare: the HTML file to write (default reports/compare/index.html)")
+    report.add_argument(
+        "--allow-different-models",
+        action="store_true",
+        help="with --compare: render runs whose fp32 weights differ (or cannot be checked), on a page titled so",
+    )
     report.set_defaults(func=cmd_report)
 
     export = commands.add_parser("export", help="write a run's system (default: the recommendation) as a folder ready to ship")

@@ -239,3 +239,16 @@ def peak_fraction(
         "fraction_of_model_shape_peak": fractions.get("model"),
         "fraction_of_large_peak": fractions.get("large"),
     }
+
+
+def int8_over_fp32(limit, threads: int) -> dict[str, float]:
+    """Per measured shape, the best int8 kernel's throughput over fp32's at ``threads``: how much
+    faster int8 matrix multiplies can be on this CPU, which caps what an int8 model can gain (only
+    its matrix multiplies get faster). Shapes without both an fp32 and an int8 peak are left out."""
+    ratios = {}
+    for shape in dict.fromkeys(p.shape for p in limit.peaks):
+        fp32 = limit.gops("fp32", shape, threads)
+        int8 = max((limit.gops(k, shape, threads) or 0.0 for k in PRECISION_OPS if k.startswith("int8")), default=0.0)
+        if fp32 and int8:
+            ratios[shape] = int8 / fp32
+    return ratios

@@ -271,16 +271,3 @@ def report(runs=DEFAULT_RUNS, force: bool = False, quick: bool = False, echo=pri
     index = write_index(statuses)
     echo(f"index: {index}")
     return statuses
-
-
-def compare_machines(run_dirs: list[Path], output: Path | None = None) -> Path:
-    """``reports/compare/index.html``: runs measured on different machines as one latency comparison."""
-    from .report import comparison_page
-
-    missing = [str(d) for d in run_dirs if not (Path(d) / "latency.json").is_file()]
-    if missing:
-        raise UserError(f"no latency.json in {', '.join(missing)}: give run folders (runs/<run>) whose latency stage has run")
-    path = Path(output) if output else project_root() / "reports" / "compare" / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(comparison_page([Path(d) for d in run_dirs]))
-    return path

@@ -3,8 +3,11 @@
 A candidate qualifies when it keeps at least ``min_relative_accuracy`` of fp32's correct count
 (counted in whole examples, as the gate counts) and agrees with fp32 on at least
 ``min_agreement`` of the examples; among those, the fastest at batch 1 / 1 thread (p50) and the one
-with the highest throughput at any measured setting. A remote endpoint is never a candidate: its
-latency is a network round-trip, not a call.
+with the highest throughput at any measured setting. Among the qualifying, a system shown
+non-inferior to fp32 on that split (``noninferiority``: the 95 % interval of the paired difference
+lies above −margin, the margin being what the relative floor gives up) is preferred to one that is
+not; when none is, the choice falls back to point counts and the sentence says so. A remote
+endpoint is never a candidate: its latency is a network round-trip, not a call.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from .accuracy import needed_correct
+from .noninferiority import NEWCOMBE, NON_INFERIOR, margin_for, verdict
 from .results import FP32_TORCH, SystemAccuracy
 
 
@@ -27,6 +31,8 @@ class CandidateScore(BaseModel):
     p50_ms_batch1_1thread: float | None = None
     best_samples_per_second: float | None = None
     best_setting: str = ""
+    # Newcombe's 95 % interval of (this − fp32) accuracy on the same split; None for fp32 itself or when not computed.
+    difference_ci95: list[float] | None = None
 
 
 class Pick(BaseModel):
@@ -47,6 +53,9 @@ class Recommendation(BaseModel):
     latency: Pick | None = None
     throughput: Pick | None = None
     excluded: dict[str, str] = {}
+    # The non-inferiority margin (accuracy, positive) and each judged candidate's verdict at it.
+    margin: float | None = None
+    verdicts: dict[str, str] = {}
     candidates: list[CandidateScore] = []
     sentence: str
 
@@ -97,7 +106,8 @@ def recommend(
     chosen_on: str,
     reported_on: str,
 ) -> Recommendation:
-    """The fastest qualifying candidate at batch 1 / 1 thread and at the best throughput setting."""
+    """The fastest qualifying candidate at batch 1 / 1 thread and at the best throughput setting,
+    taken from those shown non-inferior to fp32 when any qualifying candidate is."""
     rules = dict(chosen_on=chosen_on, reported_on=reported_on, min_relative_accuracy=min_relative_accuracy, min_agreement=min_agreement)
     fp32 = next((c for c in candidates if c.system == FP32_TORCH), None)
     fp32_correct = fp32.correct if fp32 else next((c.fp32_correct for c in candidates), None)
@@ -107,9 +117,13 @@ def recommend(
     exclusions = {c.system: why for c in candidates if (why := _exclusion(c, needed, min_agreement))}
     excluded = {name: f"{rule} ({value})" if value else rule for name, (rule, value) in exclusions.items()}
     passing = [c for c in candidates if c.system not in excluded]
-    timed = [c for c in passing if c.p50_ms_batch1_1thread is not None]
+    margin = margin_for(min_relative_accuracy, fp32_correct / candidates[0].n)
+    verdicts = {c.system: verdict(*c.difference_ci95, margin) for c in candidates if c.difference_ci95 is not None}
+    shown = [c for c in passing if verdicts.get(c.system) == NON_INFERIOR]
+    pool = shown or passing  # prefer the non-inferior; without any, the rules above alone
+    timed = [c for c in pool if c.p50_ms_batch1_1thread is not None]
     fastest = min(timed, key=lambda c: (c.p50_ms_batch1_1thread, *_ranked_key(c)), default=None)
-    throughput = [c for c in passing if c.best_samples_per_second is not None]
+    throughput = [c for c in pool if c.best_samples_per_second is not None]
     busiest = min(throughput, key=lambda c: (-c.best_samples_per_second, *_ranked_key(c)), default=None)
     latency_pick = Pick(system=fastest.system, value=fastest.p50_ms_batch1_1thread, unit="ms p50, batch 1, 1 thread") if fastest else None
     throughput_pick = (
@@ -129,9 +143,20 @@ def recommend(
             parts.append(f"{busiest.system} for throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
         elif busiest:
             parts.append(f"also the highest throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
-        sentence = f"{'; '.join(parts).capitalize()}: the fastest of {len(passing)} systems that keep {rule} on {chosen_on}" + (
-            f"; passed over — {passed_over}." if passed_over else "."
-        )
+        kept = f"{len(passing)} systems that keep {rule} on {chosen_on}"
+        if not verdicts:
+            why = f"the fastest of {kept}"
+        elif shown:
+            which = "the only one" if len(shown) == 1 else f"the fastest of the {len(shown)}"
+            why = f"of the {kept}, {which} shown {_shown(margin, min_relative_accuracy)}"
+            others = [f"{c.system} ({verdicts[c.system]})" for c in passing if verdicts.get(c.system, NON_INFERIOR) != NON_INFERIOR]
+            why += f"; not shown non-inferior: {', '.join(others)}" if others else ""
+        else:
+            why = (
+                f"the fastest of {kept}; none of those compared with fp32 is shown {_shown(margin, min_relative_accuracy)}, "
+                "so this choice rests on point counts alone"
+            )
+        sentence = f"{'; '.join(parts).capitalize()}: {why}" + (f"; passed over — {passed_over}." if passed_over else ".")
     return Recommendation(
         **rules,
         needed_correct=needed,
@@ -139,8 +164,17 @@ def recommend(
         latency=latency_pick,
         throughput=throughput_pick,
         excluded=excluded,
+        margin=margin if verdicts else None,
+        verdicts=verdicts,
         candidates=candidates,
         sentence=sentence,
+    )
+
+
+def _shown(margin: float, min_relative_accuracy: float) -> str:
+    return (
+        f"non-inferior to fp32 at the {100 * (1 - min_relative_accuracy):g} % margin "
+        f"(95 % interval of the paired difference above −{100 * margin:.2f} points)"
     )
 
 
@@ -164,6 +198,7 @@ def candidate_scores(systems: dict[str, SystemAccuracy], latency_b1: dict[str, f
                 p50_ms_batch1_1thread=latency_b1.get(name),
                 best_samples_per_second=samples,
                 best_setting=setting,
+                difference_ci95=list(vs.difference_ci95) if vs and vs.difference_ci95_method == NEWCOMBE else None,
             )
         )
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .errors import UserError
@@ -45,6 +46,50 @@ def family_color(family: str) -> str:
     return "tab:blue" if family == "fp32" else "tab:orange"
 
 
+# The fp32 weights file of a transformers model folder, in the order looked for.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# The field of the model stage's result that records that file's sha256 (when the stage records it).
+RECORDED_WEIGHTS_SHA = "fp32_weights_sha256"
+
+
+@dataclass(frozen=True)
+class Fp32Weights:
+    """Which fp32 model a run measured: the sha256 of its weights file, and where that came from;
+    ``sha256`` is None when it cannot be known, and ``source`` says why."""
+
+    sha256: str | None
+    source: str
+
+
+def fp32_weights(res: RunResults) -> Fp32Weights:
+    """The run's fp32 weights sha256: as the model stage recorded it, else hashed from the fp32 folder
+    its model.json names, but only where that folder is the run's own (inside the project that holds
+    ``runs/<run>``, not changed since model.json was written): a path read from results copied from
+    another machine can name a different model on this disk."""
+    from .cache import sha256_of
+
+    model = res.model
+    if getattr(model, RECORDED_WEIGHTS_SHA, None):
+        return Fp32Weights(getattr(model, RECORDED_WEIGHTS_SHA), "recorded by the model stage")
+    if not model.done or not model.fp32_dir:
+        return Fp32Weights(
+            None, f"no fp32 model in its results: model stage {model.status}" + (f", {model.reason}" if model.reason else "")
+        )
+    runs_root = res.runs_dir.resolve().parent
+    if runs_root.name != "runs":
+        return Fp32Weights(None, f"{res.runs_dir} is not a runs/<run> folder of a project, so its fp32 folder cannot be located")
+    project = runs_root.parent
+    folder = Path(model.fp32_dir) if Path(model.fp32_dir).is_absolute() else project / model.fp32_dir
+    if not folder.resolve().is_relative_to(project):
+        return Fp32Weights(None, f"its fp32 folder {model.fp32_dir} is outside the run's project {project}")
+    weights = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
+    if weights is None:
+        return Fp32Weights(None, f"not recorded in model.json, and {folder} holds no {' or '.join(WEIGHT_FILES)}")
+    if weights.stat().st_mtime > (res.runs_dir / "model.json").stat().st_mtime:
+        return Fp32Weights(None, f"{weights} changed after the model stage wrote model.json")
+    return Fp32Weights(sha256_of(weights), f"hashed from {weights}: model.json records no sha256")
+
+
 @dataclass
 class RunResults:
     """A run's stage results, read through their schemas; the report's only input."""
@@ -62,6 +107,10 @@ class RunResults:
         runs_dir = Path(runs_dir)
         stages = (read_result(runs_dir / f"{name}.json", schema, missing_ok=True) for name, schema in STAGE_RESULTS.items())
         return cls(runs_dir.name, *stages, runs_dir=runs_dir)
+
+    @cached_property
+    def fp32_weights(self) -> Fp32Weights:
+        return fp32_weights(self)
 
     def stage(self, name: str) -> StageResult:
         return getattr(self, STAGE_ATTRIBUTES[name])
@@ -191,23 +240,128 @@ def recommendation(res: RunResults, check) -> Recommendation:
 # ----------------------------------------------------------------------------- the first screen
 
 
-def int8_instructions(cpu: dict) -> str:
-    """ "AVX2 yes, AVX-512BW yes, AVX-VNNI no, AVX-512 VNNI yes, AMX-INT8 no (int8 kernel class avx512-vnni)"."""
-    from .provenance import INT8_ISAS, isa_class
+def int8_flags(cpu: dict) -> str:
+    """ "AVX2 yes, AVX-512BW yes, AVX-VNNI no, AVX-512 VNNI yes, AMX-INT8 no"."""
+    from .provenance import INT8_ISAS
 
     flags = cpu.get("isa", {})
-    listed = ", ".join(f"{isa.label} {'yes' if flags.get(isa.flag) else 'no'}" for isa in reversed(INT8_ISAS))
-    return f"{listed} (int8 kernel class {isa_class(cpu)})"
+    return ", ".join(f"{isa.label} {'yes' if flags.get(isa.flag) else 'no'}" for isa in reversed(INT8_ISAS))
+
+
+def int8_instructions(cpu: dict) -> str:
+    """ "AVX2 yes, AVX-512BW yes, AVX-VNNI no, AVX-512 VNNI yes, AMX-INT8 no (int8 kernel class avx512-vnni)"."""
+    from .provenance import isa_class
+
+    return f"{int8_flags(cpu)} (int8 kernel class {isa_class(cpu)})"
 
 
 def cpu_summary(res: RunResults) -> str:
+    """The CPU line: model, cores, the int8 class by name (what every int8 number depends on), its flags, threads."""
+    from .provenance import isa_class
+
     cpu = res.provenance.get("cpu")
     if not cpu:
         return "CPU not recorded (no stage has run)."
     threads = {k: v for k, v in res.provenance.get("threads", {}).items() if v is not None}
-    return f"Measured on {cpu['model']} ({cpu['logical_cores']} logical cores). Int8 instructions: {int8_instructions(cpu)}." + (
-        f" Thread settings: {', '.join(f'{k}={v}' for k, v in threads.items())}." if threads else ""
+    return (
+        f"Measured on {cpu['model']} ({cpu['logical_cores']} logical cores), int8 class {isa_class(cpu)}. "
+        f"Int8 instructions: {int8_flags(cpu)}."
+    ) + (f" Thread settings: {', '.join(f'{k}={v}' for k, v in threads.items())}." if threads else "")
+
+
+def _times(ratio: float, digits: int = 2) -> str:
+    return f"{ratio:.{digits}f}x"
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" + ("" if count == 1 else "s")
+
+
+def int8_ceiling(res: RunResults, rec: Recommendation | None = None) -> str:
+    """What int8 can buy on this CPU, from the run's own peak sweep: the int8/fp32 matrix-multiply
+    throughput ratio (the best int8 kernel over fp32, per measured shape, one thread), against the
+    fastest int8 system's speed-up over fp32 ONNX Runtime (and the recommendation's), so a reader
+    can tell "the CPU caps it" from "the recipe is poor". Says so when the peak was not measured."""
+    from .peak import int8_over_fp32
+    from .provenance import isa_class
+    from .results.latency import ratio_summary
+
+    limit = res.latency.peak if res.latency.done else None
+    if limit is None or not limit.peaks:
+        if not res.latency.done:
+            why = f"latency {res.latency.status}"
+        else:
+            why = "a --quick run skips it" if res.latency.quick else "params latency.peak was off"
+        return f"This run did not measure the CPU's int8/fp32 matrix-multiply peak ({why}): what int8 can buy here is not stated."
+    threads = 1 if any(p.threads == 1 for p in limit.peaks) else min(p.threads for p in limit.peaks)
+    ratios = int8_over_fp32(limit, threads)
+    if not ratios:
+        return f"This run's peak sweep has no fp32 and int8 pair at {_threads(threads)}: what int8 can buy here is not stated."
+    rows = {p.shape: p.rows for p in limit.peaks}
+    where = {"large": f"one {rows.get('large')}³ GEMM", "model": "this model's own GEMM shapes"}
+    measured = ", ".join(f"{_times(r, 1)} on {where.get(shape, shape)}" for shape, r in ratios.items())
+    cls = isa_class(res.provenance["cpu"]) if res.provenance.get("cpu") else "unknown"
+    sentence = (
+        f"On this CPU (int8 class {cls}) int8 matrix multiplies run at most {_times(max(ratios.values()), 1)} as fast as fp32's "
+        f"({limit.runtime}, {_threads(threads)}: {measured}); only the matrix multiplies get faster, so that caps what int8 can buy here."
     )
+    int8_names = {n for n, s in res.systems.items() if s.family == "int8"} | set(res.quantize.recipes)
+    measured_int8 = [n for n in res.latency_at(1, threads=threads) if n in int8_names]
+    speedups = {n: r for n in measured_int8 if (r := ratio_summary(res.latency, n, res.fp32_ort_rows(), threads=threads))}
+    if not speedups:
+        return sentence + f" No int8 system was timed at batch 1, {_threads(threads)}."
+    best = max(speedups.values(), key=lambda r: r.median)
+    sentence += (
+        f" The fastest int8 here reaches {_times(best.median)} the speed of {best.baseline} "
+        f"({best.system}, p50 at batch 1, {_threads(threads)})"
+    )
+    chosen = speedups.get(rec.system) if rec is not None and rec.system else None
+    if chosen is not None and chosen.system != best.system:
+        sentence += f"; the recommendation, {chosen.system}, {_times(chosen.median)}"
+    return sentence + "."
+
+
+# What each NNCF overflow fix does to int8 weights (nncf.OverflowFix).
+OVERFLOW_FIX_EFFECT = {
+    "disable": "full-range 8-bit weights everywhere",
+    "first_layer": "half-range weights for the first convolution only",
+    "enable": "half-range weights in every layer",
+}
+
+
+def class_adaptations(res: RunResults) -> str | None:
+    """Which recipes' settings the CPU class decided, and why, from the quantize records: an
+    ``isa`` field resolved from the CPU or a named target (IsaChoice: target, changes, reason), and
+    NNCF's ``overflow_fix: auto``. Copies (seeds, @val, folds) follow their recipe and are not listed.
+    None when no recipe depends on the class."""
+    from .provenance import best_int8_isa, isa_class
+
+    groups: dict[str, list[str]] = {}
+    for name, model in res.quantize.recipes.items():
+        if model.variant_of:
+            continue
+        written = model.recipe.get("config", {})
+        if model.isa:
+            choice, changes = model.isa, model.isa.get("changes", {})
+            changed = [f"{k}={v}" for k, v in changes.items() if written.get(k) != v]
+            what = f"set {', '.join(changed)}" if changed else "kept the recipe's settings"
+            source = "from the CPU" if choice.get("cpu") else "named in the recipe"
+            key = f"isa {choice['requested']} → {choice['target']} ({source}): {what}, because {choice['reason']}"
+            groups.setdefault(key, []).append(name)
+        fix = (model.tuning or {}).get("overflow_fix")
+        if written.get("overflow_fix") == "auto" and fix:
+            cpu = model.provenance.get("cpu") or res.provenance.get("cpu")
+            if cpu and cpu.get("isa"):
+                best = best_int8_isa(cpu["isa"])
+                vnni = best is not None and best.accumulates_in_32_bits
+                why = f"{cpu['model']} ({isa_class(cpu)}) " + ("accumulates u8 x s8 products in 32 bits" if vnni else "has no VNNI or AMX")
+            else:
+                why = "the quantizing CPU's class (not recorded)"
+            groups.setdefault(f"overflow fix auto → {fix} ({OVERFLOW_FIX_EFFECT.get(fix, fix)}), because {why}", []).append(name)
+    if not groups:
+        return None
+    listed = "; ".join(f"{', '.join(names)}: {what}" for what, names in groups.items())
+    return f"Recipes whose settings follow the CPU class: {listed}."
 
 
 def other_isa_note(res: RunResults) -> str | None:
@@ -271,7 +425,8 @@ def headline_table(res: RunResults):
                 "over calibration seeds (correct)": res.seed_spread(name),
                 "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
                 "agreement with fp32 (%)": f"{100 * vs.agreement:.1f}" if vs else "baseline",
-                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "baseline",
+                "vs fp32 at the floor's margin (verdict)": vs.noninferiority.verdict if vs and vs.noninferiority else None,
+                "McNemar p (Holm-corrected within the table)": f"{vs.mcnemar_holm_p:.3f}" if vs and vs.mcnemar_holm_p is not None else None,
                 "size (MiB)": f"{res.size_mib(name):.1f}" if res.size_mib(name) else None,
                 "p50 (ms, b1, 1 thr)": f"{lat.p50_ms:.2f}" if lat else None,
                 "p90 (ms, b1, 1 thr)": f"{lat.p90_ms:.2f}" if lat and 90 in lat.supported_percentiles else None,
@@ -337,7 +492,8 @@ def first_screen(res: RunResults, rec: Recommendation):
         which = "which also made the choice" if res.chosen_on_reported_split else "which made no choice"
         reported = f" On {res.reported_split} ({which}) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
     answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
-    cpu = f'<div class="sst2bench-cpu">{html.escape(cpu_summary(res))}</div>'
+    explained = [cpu_summary(res), int8_ceiling(res, rec), class_adaptations(res)]
+    cpu = f'<div class="sst2bench-cpu">{html.escape(" ".join(s for s in explained if s))}</div>'
     other_isa = other_isa_note(res)
     if other_isa:
         cpu += f'<div class="sst2bench-cpu"><b>{html.escape(other_isa)}</b></div>'
@@ -648,6 +804,7 @@ def provenance_table(res: RunResults):
         "python": source["python"],
         **{f"package {k}": v for k, v in source["packages"].items() if v},
         "threads (env)": json.dumps({k: v for k, v in source["threads"].items() if v is not None}),
+        "fp32 weights sha256": res.fp32_weights.sha256 or f"unknown: {res.fp32_weights.source}",
         "timestamp": source["timestamp"],
     }
     return pd.DataFrame({"what": list(rows), "value": list(rows.values())})
@@ -716,7 +873,8 @@ def eval_set_table(res: RunResults, name: str):
                 "accuracy (%)": f"{100 * r.accuracy:.2f}",
                 "95 % CI (%)": f"{100 * r.accuracy_ci95[0]:.2f}–{100 * r.accuracy_ci95[1]:.2f}",
                 "Δ vs fp32 (examples)": f"{vs.difference_examples:+d}" if vs else "baseline",
-                "McNemar p": f"{vs.mcnemar_exact_p:.3f}" if vs else "baseline",
+                "McNemar p (Holm-corrected within the set)": f"{vs.mcnemar_holm_p:.3f}" if vs and vs.mcnemar_holm_p is not None else None,
+                "vs fp32 at the floor's margin (verdict)": vs.noninferiority.verdict if vs and vs.noninferiority else None,
                 "agreement with fp32 (%)": f"{100 * vs.agreement:.1f}" if vs else "baseline",
             }
         )
@@ -737,9 +895,12 @@ def machine_comparison(run_dirs: list[Path]):
     """One latency comparison across runs measured on different machines, keyed by CPU model and
     ISA class: per system, each machine's p50 at batch 1 / 1 thread, its speed-up against that
     machine's faster fp32 ORT row, and that machine's own correct count (int8 arithmetic differs by ISA)."""
+    return _machine_table([RunResults.load(d) for d in run_dirs])
+
+
+def _machine_table(runs: list[RunResults]):
     import pandas as pd
 
-    runs = [RunResults.load(d) for d in run_dirs]
     labels = []
     for res in runs:
         if not res.latency.done:
@@ -759,18 +920,75 @@ def machine_comparison(run_dirs: list[Path]):
     return pd.DataFrame(rows), labels
 
 
-def comparison_page(run_dirs: list[Path]) -> str:
-    """A self-contained HTML page of ``machine_comparison``."""
-    table, labels = machine_comparison(run_dirs)
+# What the page is titled when the runs' fp32 models are not shown to be one (with --allow-different-models).
+DIFFERENT_MODELS = "different fp32 models"
+UNVERIFIED_MODELS = "fp32 models not verified to be the same"
+
+
+def fp32_models_verdict(runs: list[RunResults]) -> str | None:
+    """None when every run's fp32 weights have one known sha256 (one model measured on several
+    machines); else what the page must say: different models, or models not verified to be one."""
+    shas = [res.fp32_weights.sha256 for res in runs]
+    known = {sha for sha in shas if sha}
+    if len(known) > 1:
+        return DIFFERENT_MODELS
+    return None if None not in shas else UNVERIFIED_MODELS
+
+
+def _weights_text(weights: Fp32Weights) -> str:
+    return f"fp32 weights sha256 {weights.sha256}" if weights.sha256 else f"fp32 weights sha256 unknown ({weights.source})"
+
+
+def comparison_page(run_dirs: list[Path], allow_different_models: bool = False) -> str:
+    """A self-contained HTML page of ``machine_comparison``, with each run's fp32 weights sha256.
+
+    Timings and counts across machines compare machines only when every run measured the same fp32
+    model (a fine-tune repeated on another CPU gives other weights): runs whose fp32 sha256s differ,
+    or cannot be known, are refused unless ``allow_different_models``, which titles the page so."""
+    runs = [RunResults.load(d) for d in run_dirs]
+    verdict = fp32_models_verdict(runs)
+    if verdict and not allow_different_models:
+        listed = "; ".join(f"{res.runs_dir}: {_weights_text(res.fp32_weights)}" for res in runs)
+        raise UserError(f"not comparable, {verdict}: {listed}. Pass --allow-different-models to render the page anyway, titled '{verdict}'")
+    table, labels = _machine_table(runs)
     machines = "".join(
-        f"<li>{html.escape(label)}: <code>{html.escape(str(d))}</code></li>" for label, d in zip(labels, run_dirs, strict=True)
+        f"<li>{html.escape(label)}: <code>{html.escape(str(res.runs_dir))}</code> · {html.escape(_weights_text(res.fp32_weights))}"
+        + (f" ({html.escape(res.fp32_weights.source)})" if res.fp32_weights.sha256 else "")
+        + "</li>"
+        for label, res in zip(labels, runs, strict=True)
     )
+    if verdict:
+        title = f"Latency across machines: {verdict}"
+        model_note = (
+            f"<div class='sst2bench-answer'><b>Warning: {html.escape(verdict)}.</b> These runs were not shown to measure one fp32 "
+            "model (see each run's fp32 weights sha256 above): differences between machines mix the model's differences with the "
+            "CPUs', in accuracy counts and in speed-ups alike.</div>"
+        )
+    else:
+        title = "Latency across machines"
+        model_note = (
+            f"<div class='sst2bench-notes'>One fp32 model on every machine: fp32 weights sha256 {runs[0].fp32_weights.sha256}.</div>"
+        )
     notes = (
         "Timings from different machines are separate sweeps: compare speed-ups (each against its own machine's fp32 ORT), "
         "not milliseconds across columns. — : that system was not measured on that machine."
     )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>sst2bench: machines compared</title>"
-        f"{page_assets()}</head><body><h1>Latency across machines</h1><ul>{machines}</ul>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>sst2bench: {html.escape(title.lower())}</title>"
+        f"{page_assets()}</head><body><h1>{html.escape(title)}</h1><ul>{machines}</ul>{model_note}"
         f"{html_table(table)}<div class='sst2bench-notes'>{html.escape(notes)}</div></body></html>"
     )
+
+
+def write_comparison(run_dirs: list[Path], output: Path | None = None, allow_different_models: bool = False) -> Path:
+    """``reports/compare/index.html`` (or ``output``): runs measured on different machines as one latency comparison."""
+    from .paths import project_root
+
+    missing = [str(d) for d in run_dirs if not (Path(d) / "latency.json").is_file()]
+    if missing:
+        raise UserError(f"no latency.json in {', '.join(missing)}: give run folders (runs/<run>) whose latency stage has run")
+    page = comparison_page([Path(d) for d in run_dirs], allow_different_models)
+    path = Path(output) if output else project_root() / "reports" / "compare" / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from .core import Schema, StageResult, Status
 
 
@@ -13,6 +15,17 @@ class Disagreement(Schema):
     candidate_label: int
     candidate_score: float
     sentence: str = ""
+
+
+class NonInferiority(Schema):
+    """The paired difference judged at the run's margin (``sst2bench.noninferiority``): what the
+    report prints and the recommendation prefers."""
+
+    # The floor the margin comes from (params check.min_relative_accuracy) and the margin itself, as a
+    # difference in accuracy (positive: the bound is −margin).
+    min_relative_accuracy: float
+    margin: float
+    verdict: Literal["non-inferior", "inconclusive", "inferior"]
 
 
 class Comparison(Schema):
@@ -27,9 +40,17 @@ class Comparison(Schema):
     relative_change: float
     only_baseline_correct: int
     only_candidate_correct: int
+    # Exact McNemar p of this one comparison: descriptive.
     mcnemar_exact_p: float
     agreement: float
     disagreements: list[Disagreement]
+    # How difference_ci95 was computed: results written before the Newcombe interval hold a paired bootstrap's.
+    difference_ci95_method: str = "percentile bootstrap (paired)"
+    # The minimum detectable difference (accuracy, either sign) at 80 % power (noninferiority.detectable_difference).
+    detectable_difference: float | None = None
+    # mcnemar_exact_p Holm-corrected across every system compared with fp32 on the same split.
+    mcnemar_holm_p: float | None = None
+    noninferiority: NonInferiority | None = None
 
 
 class SystemAccuracy(Schema):

@@ -13,6 +13,8 @@ class OnnxAgreement(Schema):
 
 class ModelResult(StageResult):
     fp32_dir: str = ""
+    # sha256 of the fp32 weights file: two runs (on two machines) compare one model only when equal.
+    fp32_weights_sha256: str = ""
     onnx_dir: str = ""
     # The export after ONNX Runtime's transformer optimizer (the graph optimize_graph recipes start from).
     fused_onnx_dir: str = ""

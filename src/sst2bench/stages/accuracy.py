@@ -10,7 +10,7 @@ from ..errors import MissingPrerequisite
 from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_TORCH, AccuracyResult, Comparison, EvalSetResult, QuantizeResult, SystemAccuracy, read_result, write_result
-from ..results.accuracy import CrossfitEstimate, CrossfitFoldScore, SeedSpread
+from ..results.accuracy import CrossfitEstimate, CrossfitFoldScore, NonInferiority, SeedSpread
 from ..systems import SystemSpec
 from .common import all_specs, eval_split, load_data, model_result, score, seed_variant_specs, skipped, tuning_split
 
@@ -29,9 +29,31 @@ def compare_with_sentences(baseline, candidate, split) -> Comparison:
     return Comparison(**result)
 
 
+def judged(comparisons: dict[str, Comparison], min_relative_accuracy: float) -> dict[str, Comparison]:
+    """The comparisons of one split with fp32, each with its verdict at the run's margin and its
+    McNemar p Holm-corrected across all of them (the set is every system compared on that split)."""
+    from ..noninferiority import holm, margin_for, verdict
+
+    names = list(comparisons)
+    adjusted = dict(zip(names, holm([comparisons[name].mcnemar_exact_p for name in names])))
+    out = {}
+    for name, vs in comparisons.items():
+        margin = margin_for(min_relative_accuracy, vs.baseline_correct / vs.n)
+        out[name] = vs.model_copy(
+            update={
+                "mcnemar_holm_p": adjusted[name],
+                "noninferiority": NonInferiority(
+                    min_relative_accuracy=min_relative_accuracy, margin=margin, verdict=verdict(*vs.difference_ci95, margin)
+                ),
+            }
+        )
+    return out
+
+
 def score_all(cfg: RunConfig, specs, split, predictions_dir: Path, progress: bool = True) -> dict[str, SystemAccuracy]:
     """Every system on ``split`` (from the artifact cache where nothing changed), each paired with
-    fp32 PyTorch on the same examples; predictions copied to ``predictions_dir/<system>.jsonl``."""
+    fp32 PyTorch on the same examples and judged at the run's margin (``judged``); predictions copied
+    to ``predictions_dir/<system>.jsonl``."""
     from ..accuracy import load_predictions
 
     predictions_dir.mkdir(parents=True, exist_ok=True)
@@ -48,9 +70,13 @@ def score_all(cfg: RunConfig, specs, split, predictions_dir: Path, progress: boo
             "latency": spec.latency,
         }
     baseline = load_predictions(predictions_dir / f"{FP32_TORCH}.jsonl")
-    for name, result in systems.items():
-        if name != FP32_TORCH:
-            result["vs_fp32"] = compare_with_sentences(baseline, load_predictions(predictions_dir / f"{name}.jsonl"), split)
+    comparisons = {
+        name: compare_with_sentences(baseline, load_predictions(predictions_dir / f"{name}.jsonl"), split)
+        for name in systems
+        if name != FP32_TORCH
+    }
+    for name, vs in judged(comparisons, cfg.check.min_relative_accuracy).items():
+        systems[name]["vs_fp32"] = vs
     return {name: SystemAccuracy(**r) for name, r in systems.items()}
 
 
@@ -152,9 +178,12 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
 
 
 def recipe_table(cfg: RunConfig):
-    """One row per system: accuracy (count and %), change vs fp32, size, its count on the tuning split
+    """One row per system: accuracy (count and %), change vs fp32 with its paired interval and verdict,
+    the McNemar p (descriptive and Holm-corrected within the split), size, its count on the tuning split
     (where choices are made), its calibration seeds' spread and its cross-fitted estimate."""
     import pandas as pd
+
+    from ..noninferiority import DESCRIPTIVE, HOLM, NEWCOMBE
 
     accuracy = read_result(cfg.runs_dir / "accuracy.json", AccuracyResult)
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True).recipes
@@ -171,7 +200,14 @@ def recipe_table(cfg: RunConfig):
                 "accuracy %": round(100 * result.accuracy, 2),
                 "Δ examples vs fp32": vs.difference_examples if vs else 0,
                 "relative change %": round(100 * vs.relative_change, 2) if vs else 0.0,
-                "McNemar p": round(vs.mcnemar_exact_p, 3) if vs else None,
+                "Δ 95 % CI (examples)": (
+                    f"{vs.difference_ci95[0] * vs.n:+.1f} to {vs.difference_ci95[1] * vs.n:+.1f}"
+                    if vs and vs.difference_ci95_method == NEWCOMBE
+                    else None
+                ),
+                "verdict": vs.noninferiority.verdict if vs and vs.noninferiority else None,
+                f"McNemar p ({DESCRIPTIVE})": round(vs.mcnemar_exact_p, 3) if vs else None,
+                f"McNemar p ({HOLM})": round(vs.mcnemar_holm_p, 3) if vs and vs.mcnemar_holm_p is not None else None,
                 "size MiB": sizes.get(name),
                 "tuned on": quantized[name].tuned_on if name in quantized else None,
                 "tuning correct/n": f"{on_tuning.correct}/{on_tuning.n}" if on_tuning else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..cache import sha256_of
 from ..config import RunConfig
 from ..errors import MissingPrerequisite, UserError
 from ..provenance import provenance
@@ -95,6 +96,7 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
         out,
         ModelResult(
             fp32_dir=str(torch_dir),
+            fp32_weights_sha256=sha256_of(weights) if weights.is_file() else "",
             onnx_dir=str(onnx_dir),
             fused_onnx_dir=str(fused_dir),
             size_mib={

@@ -52,10 +52,15 @@ class InferenceConfig:
     max_length: int = 128
     padding: str = "dynamic"
     threads: int = 1
+    # Batch only sentences of one token length, so no row is padded: a batch-invariant model (fp32,
+    # static int8) then predicts what it predicts one sentence per call, in fewer calls.
+    same_length_batches: bool = False
 
     def __post_init__(self):
         if self.padding not in PADDINGS:
             raise UserError(f"padding {self.padding!r} is not one of {', '.join(PADDINGS)}")
+        if self.same_length_batches and self.padding != "dynamic":
+            raise UserError("same_length_batches needs padding='dynamic' (max_length padding pads every row anyway)")
         if self.batch_size < 1 or self.threads < 1 or self.max_length < 2:
             raise UserError("batch_size and threads must be at least 1, max_length at least 2")
 
@@ -96,11 +101,21 @@ class TokenizingSystem:
         return self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length, padding=padding, return_tensors=framework)
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        out: list[Prediction] = []
-        size = self.config.batch_size
-        for start in range(0, len(texts), size):
-            out += predictions_from_logits(self.logits(texts[start : start + size]))
-        return out
+        out: dict[int, Prediction] = {}
+        for batch in self.batches(texts):
+            out.update(zip(batch, predictions_from_logits(self.logits([texts[i] for i in batch]))))
+        return [out[i] for i in range(len(texts))]
+
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of ``texts`` per call: in order, or grouped by token length (``same_length_batches``)."""
+        size, order = self.config.batch_size, list(range(len(texts)))
+        if self.config.same_length_batches and size > 1:
+            lengths = [len(ids) for ids in self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length)["input_ids"]]
+            groups: dict[int, list[int]] = {}
+            for i in order:
+                groups.setdefault(lengths[i], []).append(i)
+            return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
+        return [order[start : start + size] for start in range(0, len(texts), size)]
 
 
 # Where each system's latency comes from: a call in this process, or a round-trip over the network.
