@@ -358,9 +358,7 @@ def format_table(results: list[RuleResult]) -> str:
     """Every rule's verdict, then a closing line that counts them (what CI logs read)."""
     import pandas as pd
 
-    frame = pd.DataFrame(
-        [{"": r.verdict, **{k: v for k, v in asdict(r).items() if k not in ("passed", "skipped")}} for r in results]
-    )
+    frame = pd.DataFrame([{"": r.verdict, **{k: v for k, v in asdict(r).items() if k not in ("passed", "skipped")}} for r in results])
     counts = {verdict: sum(r.verdict == verdict for r in results) for verdict in ("PASS", "FAIL", "SKIP")}
     table = frame.to_string(index=False, justify="left") if results else "no rules"
     return f"{table}\n{counts['PASS']} passed, {counts['FAIL']} failed" + (f", {counts['SKIP']} skipped" if counts["SKIP"] else "")
