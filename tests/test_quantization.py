@@ -738,12 +738,16 @@ def test_inc_per_channel_gives_one_weight_scale_per_output_column(quantized):
     assert all(per_channel[n].size > 1 for n in scales) and all(per_tensor[n].size == 1 for n in scales)
 
 
-def test_inc_reduce_range_quantizes_weights_to_7_bits(quantized):
+def test_inc_reduce_range_quantizes_weights_to_7_bits_and_keeps_activations_at_8(quantized):
+    """As ONNX Runtime's reduce_range: INC's own flag would give the activations 128 levels too."""
     as_written = INC.replace(isa="none")  # the CPU decides nothing: reduce_range is what the test sets
-    full, seven = int8_weights(quantized(as_written)[0]), int8_weights(quantized(as_written.replace(reduce_range=True))[0])
+    full_dir, seven_dir = quantized(as_written)[0], quantized(as_written.replace(reduce_range=True))[0]
+    full, seven = int8_weights(full_dir), int8_weights(seven_dir)
     assert len(full) == len(seven) == 12 and full.keys() == seven.keys()
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in full.values()) == 127
     assert max(int(np.abs(w.astype(np.int32)).max()) for w in seven.values()) <= 64
+    full_activations, seven_activations = weight_and_activation_qparams(full_dir)[1], weight_and_activation_qparams(seven_dir)[1]
+    assert full_activations and not differing(full_activations, seven_activations)
 
 
 def test_inc_quant_format_changes_the_kernels_not_the_parameters(quantized):

@@ -15,7 +15,8 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,9 @@ class IncStaticConfig(IsaAwareConfig):
 
     Its QOperator model runs ONNX Runtime's u8 x s8 kernels, so by default the CPU decides the
     weights' range (``isa="auto"``): 8-bit where VNNI/AMX accumulate in 32 bits, 7-bit on AVX2,
-    where full-range weights saturate VPMADDUBSW's int16 sums and every trial lost accuracy."""
+    where pairs of full-range products can saturate VPMADDUBSW's int16 sums. ``reduce_range`` means
+    what it means for ONNX Runtime's quantizer: 7-bit weights, activations kept 8-bit (INC's own
+    flag would narrow the activations too; see ``seven_bit_weights``)."""
 
     quant_format: str = "QOperator"
     activation_type: str = "uint8"
@@ -145,7 +148,8 @@ def inc_config(recipe: Recipe):
         op_type_dict=op_types,
         # INC reads op_name_dict keys as regular expressions (fullmatch): escape the concrete names.
         op_name_dict={re.escape(name): fp32 for name in config.fp32_nodes} or None,
-        reduce_range=config.reduce_range,
+        # Activations keep 8 bits whatever the weights get (seven_bit_weights narrows the weights).
+        reduce_range=False,
         recipes=recipes,
         accuracy_criterion=AccuracyCriterion(criterion=config.criterion, tolerable_loss=config.tolerable_loss),
         # INC runs a named strategy only at quant_level 1; quant_level "auto" (its default) runs
@@ -156,6 +160,33 @@ def inc_config(recipe: Recipe):
             strategy="basic" if config.strategy in ("auto", "conservative") else config.strategy, max_trials=config.max_trials, timeout=0
         ),
     )
+
+
+@contextmanager
+def seven_bit_weights(enabled: bool) -> Iterator[None]:
+    """Quantize INC's weights to 7 bits and leave its activations at 8.
+
+    INC's ``reduce_range`` narrows both: its calibrator gives uint8 activations 128 levels too. What a
+    CPU without VNNI needs is only that a pair of u8 x s8 products fits VPMADDUBSW's int16, which
+    7-bit weights guarantee; halving the activation levels as well cost accuracy on the ``ci``
+    stand-in (the quantize note in README). INC's quantizer reads its ``reduce_range`` only for
+    weight initializers, so setting it there alone does exactly that."""
+    if not enabled:
+        yield
+        return
+    from neural_compressor.adaptor.ox_utils.quantizer import Quantizer
+
+    original = Quantizer.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.reduce_range = True
+
+    Quantizer.__init__ = init
+    try:
+        yield
+    finally:
+        Quantizer.__init__ = original
 
 
 def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, calibration, evaluate: Callable) -> dict:
@@ -185,12 +216,13 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
 
     logging.getLogger("neural_compressor").setLevel(logging.WARNING)
     started = time.perf_counter()
-    quantized = quantization.fit(
-        onnx.load(str(source)),
-        inc_config(recipe),
-        calib_dataloader=CalibrationLoader(calibration),
-        eval_func=eval_func,
-    )
+    with seven_bit_weights(recipe.config.reduce_range):
+        quantized = quantization.fit(
+            onnx.load(str(source)),
+            inc_config(recipe),
+            calib_dataloader=CalibrationLoader(calibration),
+            eval_func=eval_func,
+        )
     if quantized is None:
         raise TuningFailed(
             trials,
