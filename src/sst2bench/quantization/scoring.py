@@ -1,5 +1,10 @@
 """Scoring a candidate ONNX model on the labelled tuning split exactly as reporting scores the
-validation split: the run's ``InferenceConfig`` (batch 1, dynamic padding, its truncation, its threads)."""
+validation split: the run's ``InferenceConfig`` (batch 1, dynamic padding, its truncation, its threads).
+
+Candidates are static int8 or fp32 graphs, whose rows do not depend on each other: sentences of one
+token length batched together (no padding) get bit-identical probabilities to one sentence per
+call (tests/test_quantization.py), in fewer calls. Every trial of INC and the search is scored so.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,22 @@ from pathlib import Path
 
 from .base import TuningScore
 
+# Sentences per call when one token length is batched (any size gives the same predictions).
+SAME_LENGTH_BATCH = 32
+
 
 def onnx_scorer(model_dir: Path, split, inference) -> Callable[[bytes], TuningScore]:
     """``score(model_bytes) -> TuningScore`` on ``split`` (sentence, label), with ``model_dir``'s
     tokenizer and labels and the given inference settings."""
+    from dataclasses import replace
+
     import numpy as np
 
     from ..systems import OrtSystem
 
     texts, gold = list(split["sentence"]), tuple(int(label) for label in split["label"])
+    if inference.batch_size == 1 and inference.padding == "dynamic":
+        inference = replace(inference, batch_size=SAME_LENGTH_BATCH, same_length_batches=True)
 
     def score(model_bytes: bytes) -> TuningScore:
         predicted = OrtSystem(model_dir, inference, model_bytes=model_bytes).predict(texts)
