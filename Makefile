@@ -15,7 +15,8 @@ help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A venv cut short (no pip yet) is made again rather than half-used.
+	@test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
 	@# pip's output goes to a log; this machine's index settings add a warning per package, filtered here.
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' > $(VENV)/pip.log 2>&1 \
 		|| { grep -v "is ignored: it is neither" $(VENV)/pip.log; exit 1; }
@@ -59,7 +60,7 @@ HUB_PINS := olah==0.5.4 huggingface_hub==2.4.0 hf-xet==1.8.0 fastapi==0.165.0 fa
 	Jinja2==3.1.6 MarkupSafe==3.0.4
 
 $(HUB_STAMP):
-	@test -x $(HUB_VENV)/bin/python || $(PYTHON) -m venv $(HUB_VENV)
+	@test -x $(HUB_VENV)/bin/pip || $(PYTHON) -m venv --clear $(HUB_VENV)
 	@echo "installing olah==0.5.4 into $(HUB_VENV) (log: $(HUB_VENV)/pip.log)"
 	@$(HUB_VENV)/bin/pip install --quiet --disable-pip-version-check $(HUB_PINS) > $(HUB_VENV)/pip.log 2>&1 \
 		|| { grep -v "is ignored: it is neither" $(HUB_VENV)/pip.log; exit 1; }
