@@ -248,3 +248,15 @@ def measurement(system, p50=None, family="int8", threads=1, batch_size=1, count=
         rss_added_after_calls_mib=60.0,
         thread_settings={},
     )
+
+
+@pytest.fixture
+def final_file(sst2_dir, tmp_path):
+    """A copy of the labelled SST-2 test split (../shared/data/sst2-test) in this test's folder."""
+    source = sst2_dir.parent / "sst2-test" / "test.tsv"
+    if not source.is_file():
+        pytest.fail(f"the labelled SST-2 test split is not at {source} (see ../shared/data/sst2-test/SOURCE.md)")
+    copy = tmp_path / "final" / "test.tsv"
+    copy.parent.mkdir()
+    shutil.copyfile(source, copy)
+    return copy

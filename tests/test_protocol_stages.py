@@ -5,13 +5,16 @@ import pytest
 
 from sst2bench.config import run_config_from_dict
 from sst2bench.stages.accuracy import recipe_table, stage_accuracy
+from sst2bench.stages.final import stage_final
 from sst2bench.stages.model import stage_model
 from sst2bench.stages.quantize import stage_quantize
+
+from .test_final_split import files_opened
 
 SMALL = {"calibration_samples": 8, "calibration_max_length": 16}
 
 
-def protocol_run(model_dir, also_on_reported: bool, seeds: list[int]):
+def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test: dict | None = None):
     values = {
         "model": {"kind": "local", "path": str(model_dir)},
         "data": {"eval_limit": 24, "tuning": {"size": 40, "seed": 1, "also_on_reported": also_on_reported}},
@@ -23,6 +26,7 @@ def protocol_run(model_dir, also_on_reported: bool, seeds: list[int]):
         },
         "inference": {"batch_size": 1, "threads": 1},
         "cloudflare": {"enabled": False},
+        "final_test": final_test,
     }
     return run_config_from_dict({"run": "protocol", **values})
 
@@ -40,15 +44,26 @@ def op_types(folder) -> set[str]:
 
 
 @pytest.mark.slow
-def test_tuning_split_seeds_and_crossfitting_through_the_stages(project, signal_model):
-    cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7])
-    model = stage_model(cfg, progress=False)
+def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(project, signal_model, final_file):
+    final = {"name": "final", "source": str(final_file), "limit": 30}
+    cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], final_test=final)
+    with files_opened() as before_final:
+        model = stage_model(cfg, progress=False)
+        quantized = stage_quantize(cfg, progress=False)
+        scored = stage_accuracy(cfg, progress=False)
+    # No stage before the final one opened the final split; the final stage does (so this can fail).
+    assert before_final and str(final_file) not in before_final
+    with files_opened() as during_final:
+        final_result = stage_final(cfg, progress=False)
+    assert str(final_file) in during_final and final_result.done and final_result.n == 30
+    assert set(final_result.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "fp32-openvino", "ort-static-qdq", "inc-static"}
+    assert final_result.systems["inc-static"].vs_fp32.noninferiority is not None
+
     assert model.tuning_split["source"] == "train-sentences" and model.tuning_split["tuning"]["rows"] == 40
     assert model.tuning_split["fit_train"]["rows"] + model.tuning_split["removed_train_rows"] == 67_349
     fused, exported = op_types(cfg.models_dir / "fp32-onnx-fused"), op_types(cfg.models_dir / "fp32-onnx")
     assert "SkipLayerNormalization" in fused and "SkipLayerNormalization" not in exported
 
-    quantized = stage_quantize(cfg, progress=False)
     assert set(quantized.recipes) == {"ort-static-qdq", "inc-static", "inc-static@val"}
     assert (quantized.recipes["inc-static"].tuned_on, quantized.recipes["inc-static@val"].tuned_on) == ("tuning", "validation")
     assert quantized.recipes["ort-static-qdq"].tuned_on is None
@@ -59,7 +74,6 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages(project, signal_
     assert first.tuned_on_idx == second.scored_on_idx and first.scored_on_idx == second.tuned_on_idx
     assert sorted(first.tuned_on_idx + first.scored_on_idx) == list(range(24)) and len(first.tuned_on_idx) == 12
 
-    scored = stage_accuracy(cfg, progress=False)
     assert set(scored.systems) == {
         "fp32-torch",
         "fp32-ort",

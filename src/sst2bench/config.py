@@ -86,8 +86,12 @@ class EvalSetConfig:
     revision: str | None = None
     # Score only the first N examples (0 = all).
     limit: int = 0
+    # A file's expected sha256: a file that differs stops the stage (empty = not checked).
+    sha256: str = ""
 
     def __post_init__(self):
+        if self.sha256 and (len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256)):
+            raise UserError(f"evaluation set {self.name!r}: sha256 must be 64 lower-case hex digits")
         if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
             raise UserError(f"evaluation set name {self.name!r}: use letters, digits, - and _ (it names files)")
         if self.name == "tuning":
@@ -214,6 +218,8 @@ class RunConfig:
     quick: QuickConfig = field(default_factory=QuickConfig)
     # Other labelled sets (your own data, out-of-domain reviews) scored like SST-2's eval split.
     evaluation_sets: list[EvalSetConfig] = field(default_factory=list)
+    # The final split: labelled, read by the final stage alone, after every choice (none = no final section).
+    final_test: EvalSetConfig | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -272,6 +278,7 @@ NESTED = {
     (RunConfig, "check"): CheckConfig,
     (RunConfig, "quick"): QuickConfig,
     (RunConfig, "evaluation_sets"): EvalSetConfig,
+    (RunConfig, "final_test"): EvalSetConfig,
     (ModelConfig, "finetune"): FinetuneConfig,
     (DataConfig, "tuning"): TuningConfig,
 }

@@ -47,11 +47,13 @@ STAGES = (
         ("model", "accuracy"),
         ("params/published/cloudflare-workers-ai-pricing.yaml",),
     ),
+    # Last before the report: the final split, once every choice is made (it reads no other stage's choice).
+    Stage("final", "80-final", ("final_test", "inference", "check"), ("model", "quantize", "accuracy")),
     Stage(
         "report",
         "90-report",
         ("check",),
-        ("model", "quantize", "accuracy", "latency", "cloudflare"),
+        ("model", "quantize", "accuracy", "latency", "cloudflare", "final"),
         ("params/published/intel-distilbert-sst2-int8.yaml",),
     ),
 )

@@ -24,6 +24,7 @@ from .results import (
     STAGE_RESULTS,
     AccuracyResult,
     EndpointResult,
+    FinalResult,
     LatencyMeasurement,
     LatencyResult,
     LatencyStats,
@@ -36,7 +37,14 @@ from .results import (
 )
 
 # The attribute RunResults keeps each stage's result under.
-STAGE_ATTRIBUTES = {"model": "model", "quantize": "quantize", "accuracy": "accuracy", "latency": "latency", "cloudflare": "endpoint"}
+STAGE_ATTRIBUTES = {
+    "model": "model",
+    "quantize": "quantize",
+    "accuracy": "accuracy",
+    "latency": "latency",
+    "cloudflare": "endpoint",
+    "final": "final",
+}
 # Written by the pipeline beside the stage results: each stage's wall time.
 TIMINGS_FILE = "timings.json"
 
@@ -100,6 +108,7 @@ class RunResults:
     accuracy: AccuracyResult
     latency: LatencyResult
     endpoint: EndpointResult
+    final: FinalResult
     runs_dir: Path = field(default=Path("."))
 
     @classmethod

@@ -9,7 +9,7 @@ schemas live in one module per stage (``model``, ``quantize``, ``accuracy``, ``l
 
 from __future__ import annotations
 
-from .accuracy import AccuracyResult, Comparison, Disagreement, EvalSetResult, SystemAccuracy
+from .accuracy import AccuracyResult, Comparison, Disagreement, EvalSetResult, FinalResult, SystemAccuracy
 from .core import (
     FP32_OPENVINO,
     FP32_ORT,
@@ -46,6 +46,7 @@ STAGE_RESULTS: dict[str, type[StageResult]] = {
     "accuracy": AccuracyResult,
     "latency": LatencyResult,
     "cloudflare": EndpointResult,
+    "final": FinalResult,
 }
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Disagreement",
     "EndpointResult",
     "EvalSetResult",
+    "FinalResult",
     "FP32_OPENVINO",
     "FP32_ORT",
     "FP32_ORT_FUSED",

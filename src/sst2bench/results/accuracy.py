@@ -126,3 +126,13 @@ class AccuracyResult(StageResult):
     seeds: dict[str, SeedSpread] = {}
     # Per accuracy-aware recipe: the held-out estimate by cross-fitting on the reported split.
     crossfit: dict[str, CrossfitEstimate] = {}
+
+
+class FinalResult(StageResult):
+    """The final split (params ``final_test``), scored by the final stage after every choice was made:
+    no preset, tuning, selection or threshold read it. Each system is paired with fp32 there."""
+
+    source: str = ""
+    sha256: str = ""
+    n: int = 0
+    systems: dict[str, SystemAccuracy] = {}

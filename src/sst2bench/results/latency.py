@@ -40,20 +40,26 @@ class LatencyStats(Schema):
 
 
 class LatencyMeasurement(LatencyStats):
-    """One system at one (threads, batch, padding) setting: calls pooled over every round.
+    """One system at one (threads, batch, padding, batching) setting: calls pooled over every round.
 
     Print a percentile only if it is in ``supported_percentiles`` (the rule is in
-    ``sst2bench.latency.supported_percentiles``); compare systems with ``round_p50_ms``, one p50
-    per round in ``rounds`` order. The forward pass is the call minus its tokenizer time. Memory
-    is what the model adds to its own process (current RSS, before the load subtracted)."""
+    ``sst2bench.latency.supported_percentiles``), with its interval from ``percentile_intervals_ms``;
+    compare systems with ``round_p50_ms``, one p50 per round in ``rounds`` order (``round_positions``:
+    the system's place in each round's random order). ``batching`` names how batches were formed
+    (``sst2bench.latency.batch_plan``; results written before it existed batched in sample order).
+    The forward pass is the call minus its tokenizer time. Memory is what the model adds to its own
+    process (current RSS, before the load subtracted)."""
 
     system: str
     family: str
     threads: int
     batch_size: int
     padding: str
+    batching: str = "sample-order"
     supported_percentiles: list[int]
+    percentile_intervals_ms: dict[str, list[float]] = {}  # "p50": [low, high] at the run's percentile_confidence
     rounds: list[int]
+    round_positions: list[int] = []
     round_p50_ms: list[float]
     tokenize_p50_ms: float | None = None
     tokenize_mean_ms: float | None = None
@@ -61,11 +67,18 @@ class LatencyMeasurement(LatencyStats):
     forward_mean_ms: float | None = None
     durations_ms: list[float]
     load_seconds: float
+    warmup_pass_calls: int = 0  # untimed calls before timing: one per distinct batch (input shape)
+    warmup_pass_seconds: float = 0.0
     rss_shared_libraries_mib: float  # transformers (and torch) imported before the baseline, counted apart
     rss_before_load_mib: float
     rss_added_after_load_mib: float
     rss_added_after_calls_mib: float
     thread_settings: dict
+
+    def interval_text(self, percentile: int) -> str | None:
+        """``"[low, high]"`` for a supported percentile with a recorded interval, else None."""
+        found = self.percentile_intervals_ms.get(f"p{percentile}")
+        return f"[{found[0]:.2f}, {found[1]:.2f}]" if found and percentile in self.supported_percentiles else None
 
 
 class SpeedRatio(Schema):
@@ -135,6 +148,7 @@ class LatencyResult(StageResult):
     quick: bool = False
     settings: dict = {}
     texts: list[str] = []
+    token_lengths: list[int] = []  # each text's tokens: what length-bucketed batches sort by
     results: list[LatencyMeasurement] = []
     ratios: list[SpeedRatio] = []
     size_mib: dict[str, float] = {}
@@ -145,24 +159,35 @@ class LatencyResult(StageResult):
     peak_fractions: list[PeakFraction] = []
     skipped: dict[str, str] = {}
 
-    def measurement(self, system: str, threads: int = 1, batch_size: int = 1, padding: str = "dynamic") -> LatencyMeasurement | None:
-        found = [r for r in self.results if (r.system, r.threads, r.batch_size, r.padding) == (system, threads, batch_size, padding)]
+    def measurement(
+        self, system: str, threads: int = 1, batch_size: int = 1, padding: str = "dynamic", batching: str | None = None
+    ) -> LatencyMeasurement | None:
+        """The system at one setting; ``batching`` None takes whichever rule was measured (a run has one)."""
+        found = [
+            r
+            for r in self.results
+            if (r.system, r.threads, r.batch_size, r.padding) == (system, threads, batch_size, padding) and batching in (None, r.batching)
+        ]
         return found[0] if found else None
 
     def table(self):
-        """One row per system and setting, fastest first within a setting; unsupported percentiles blank."""
+        """One row per system and setting, fastest first within a setting; unsupported percentiles blank,
+        supported ones with their distribution-free interval."""
         import pandas as pd
 
-        columns = ["system", "threads", "batch_size", "padding", "count", "p50_ms", "p90_ms", "p99_ms", "forward_p50_ms", "tokenize_p50_ms"]
-        columns += ["samples_per_second", "rss_added_after_calls_mib"]
+        columns = ["system", "threads", "batch_size", "padding", "batching", "count", "p50_ms", "p50_interval_ms", "p90_ms"]
+        columns += ["p99_ms", "p99_interval_ms", "forward_p50_ms", "tokenize_p50_ms", "samples_per_second", "rss_added_after_calls_mib"]
         rows = []
         for r in self.results:
             row = r.model_dump(include=set(columns))
             for p in (90, 99):
                 if p not in r.supported_percentiles:
                     row[f"p{p}_ms"] = None
+            row["p50_interval_ms"], row["p99_interval_ms"] = r.interval_text(50), r.interval_text(99)
             rows.append(row)
-        return pd.DataFrame(rows, columns=columns).sort_values(["threads", "padding", "batch_size", "p50_ms"], ignore_index=True)
+        return pd.DataFrame(rows, columns=columns).sort_values(
+            ["threads", "padding", "batching", "batch_size", "p50_ms"], ignore_index=True
+        )
 
 
 def faster_baseline(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..cache import sha256_of
 from ..config import EvalSetConfig, RunConfig
-from ..errors import MissingPrerequisite
+from ..errors import MissingPrerequisite, UserError
 from ..paths import project_root
 from ..provenance import provenance
 from ..results import FP32_TORCH, AccuracyResult, Comparison, EvalSetResult, QuantizeResult, SystemAccuracy, read_result, write_result
@@ -88,6 +89,8 @@ def score_set(cfg: RunConfig, specs, settings: EvalSetConfig, progress: bool = T
     try:
         if is_file_source(settings.source) and not Path(source).is_file():
             raise MissingPrerequisite(f"{source} does not exist")
+        if settings.sha256 and (found := sha256_of(Path(source))) != settings.sha256:
+            raise UserError(f"{source}: sha256 {found}, but params expect {settings.sha256} for set {settings.name!r}: another file?")
         split = load_labelled(
             str(source),
             text_column=settings.text_column,
