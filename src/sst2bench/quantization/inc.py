@@ -169,7 +169,7 @@ def seven_bit_weights(enabled: bool) -> Iterator[None]:
     INC's ``reduce_range`` narrows both: its calibrator gives uint8 activations 128 levels too. What a
     CPU without VNNI needs is only that a pair of u8 x s8 products fits VPMADDUBSW's int16, which
     7-bit weights guarantee; halving the activation levels as well cost accuracy on the ``ci``
-    stand-in (the quantize note in README). INC's quantizer reads its ``reduce_range`` only for
+    stand-in (``benchmarks/inc_first_trial.py``). INC's quantizer reads its ``reduce_range`` only for
     weight initializers, so setting it there alone does exactly that."""
     if not enabled:
         yield
