@@ -260,3 +260,12 @@ def final_file(sst2_dir, tmp_path):
     copy.parent.mkdir()
     shutil.copyfile(source, copy)
     return copy
+
+
+@pytest.fixture
+def sst2_project(tmp_path, monkeypatch, sst2_dir):
+    """An empty project (a params/ folder) as the working directory, reading the real SST-2 files."""
+    (tmp_path / "params").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
+    return tmp_path

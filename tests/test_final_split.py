@@ -30,14 +30,6 @@ def files_opened() -> Iterator[list[str]]:
         _OPENED.pop()
 
 
-@pytest.fixture
-def final_project(tmp_path, monkeypatch, sst2_dir):
-    (tmp_path / "params").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
-    return tmp_path
-
-
 def final_run(model_dir, final_file, **final):
     return run_config_from_dict(
         {
@@ -48,7 +40,7 @@ def final_run(model_dir, final_file, **final):
     )
 
 
-def test_a_final_split_with_another_checksum_stops_and_a_missing_one_is_skipped(final_project, tmp_path, final_file, monkeypatch):
+def test_a_final_split_with_another_checksum_stops_and_a_missing_one_is_skipped(sst2_project, tmp_path, final_file, monkeypatch):
     from sst2bench.stages import accuracy as accuracy_stage
 
     monkeypatch.setattr(accuracy_stage, "score_all", lambda *args, **kwargs: pytest.fail("scored a file it should have refused"))

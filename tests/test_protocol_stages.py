@@ -31,20 +31,12 @@ def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test
     return run_config_from_dict({"run": "protocol", **values})
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, sst2_dir):
-    (tmp_path / "params").mkdir()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
-    return tmp_path
-
-
 def op_types(folder) -> set[str]:
     return {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
 
 
 @pytest.mark.slow
-def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(project, signal_model, final_file):
+def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(sst2_project, signal_model, final_file):
     final = {"name": "final", "source": str(final_file), "limit": 30}
     cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], final_test=final)
     with files_opened() as before_final:
@@ -106,7 +98,7 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
 
 
 @pytest.mark.slow
-def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(project, signal_model, monkeypatch):
+def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(sst2_project, signal_model, monkeypatch):
     cfg = run_config_from_dict(
         {
             "run": "intel",
