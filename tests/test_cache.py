@@ -92,6 +92,26 @@ def test_measurement_keys_hold_the_cpu_and_its_isa():
     assert measured.digest != plain.digest
 
 
+def test_one_brand_string_on_two_cpu_generations_keys_two_measurements(monkeypatch, tmp_path):
+    """ "AMD EPYC" is both Zen 3 (family 25, model 1) and Zen 5 (family 26): the family tells them apart."""
+    import sst2bench.provenance as provenance_module
+
+    cpuinfo = "processor : 0\ncpu family : {family}\nmodel : 1\nmodel name : AMD EPYC\nstepping : 1\nflags : fpu avx avx2 fma\n"
+    keys = []
+    for family in (25, 26):
+        (tmp_path / "cpuinfo").write_text(cpuinfo.format(family=family))
+        real_path = provenance_module.Path
+        monkeypatch.setattr(
+            provenance_module,
+            "Path",
+            lambda p, real_path=real_path: real_path(tmp_path / "cpuinfo") if p == "/proc/cpuinfo" else real_path(p),
+        )
+        keys.append(CacheKey.make("latency", "sst2bench.report", measured=True))
+        monkeypatch.setattr(provenance_module, "Path", real_path)
+    assert [key.machine["family"] for key in keys] == ["25", "26"] and keys[0].machine["cpu"] == keys[1].machine["cpu"] == "AMD EPYC"
+    assert keys[0].digest != keys[1].digest
+
+
 def test_an_artifact_edited_after_it_was_stored_is_not_a_hit(tmp_path):
     store = ArtifactCache(tmp_path / "cache")
     key = CacheKey.make("thing", "sst2bench.report")

@@ -158,11 +158,13 @@ def library_versions() -> dict[str, str | None]:
 
 
 def machine() -> dict:
-    """What a measurement depends on besides code and inputs: the CPU model and its ISA flags."""
-    from .provenance import cpu_info
+    """What a measurement depends on besides code and inputs: the CPU's full identity (brand string,
+    family, model number, stepping) and its ISA flags."""
+    from .provenance import CPU_IDENTITY, cpu_info
 
     cpu = cpu_info()
-    return {"cpu": cpu["model"], "isa": sorted(flag for flag, present in cpu["isa"].items() if present)}
+    identity = {name: cpu[name] for name in CPU_IDENTITY.values() if name in cpu}
+    return {"cpu": cpu["model"], **identity, "isa": sorted(flag for flag, present in cpu["isa"].items() if present)}
 
 
 @dataclass(frozen=True)

@@ -80,21 +80,30 @@ def package_versions(names=PACKAGES) -> dict[str, str | None]:
     return versions
 
 
+# /proc/cpuinfo keys that identify a CPU beyond its brand string, and the names cpu_info gives them.
+CPU_IDENTITY = {"cpu family": "family", "model": "model_number", "stepping": "stepping"}
+
+
 def cpu_info() -> dict:
     """CPU model, logical cores and the int8-relevant ISA flags (Linux; elsewhere the model only)."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags, identity = platform.processor() or platform.machine(), set(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name":
+            key = key.strip()
+            if key == "model name":
                 model = value.strip()
-            elif key.strip() == "flags":
+            elif key in CPU_IDENTITY:
+                identity[CPU_IDENTITY[key]] = value.strip()
+            elif key == "flags":
                 flags = set(value.split())
                 break
     except OSError:
         pass
     return {
         "model": model,
+        # "AMD EPYC" names Zen 3 and Zen 5 alike: family, model number and stepping tell them apart.
+        **identity,
         "logical_cores": os.cpu_count(),
         "isa": {flag: flag in flags for flag in ISA_FLAGS},
     }
