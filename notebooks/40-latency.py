@@ -15,10 +15,13 @@
 
 # %% [markdown]
 # # 40 · Latency, throughput, memory and the machine's limit
-# Every system in its own worker process with every thread pool pinned, timed in interleaved rounds
-# (each round runs every system once, in a rotated order). Speed-ups are per-round p50 ratios against
-# the faster fp32 ONNX Runtime row: the median and its range; a bar is met only when the range's low end
-# clears it. The CPU's matrix-multiply peak is measured with ONNX Runtime itself.
+# Every system in its own worker process with every thread pool pinned, warmed by one untimed call on
+# every batch it will time, then timed in interleaved rounds: each round runs every system once, in a
+# seeded random order drawn for that round, and times every batch equally often in a seeded random
+# order. Above batch 1 the sample is sorted by token length and neighbours are batched
+# (`latency.batching`, recorded in each row). Speed-ups are per-round p50 ratios against the faster
+# fp32 ONNX Runtime row: the median and its range; a bar is met only when the range's low end clears
+# it. The CPU's matrix-multiply peak is measured with ONNX Runtime itself.
 # Writes `runs/<run>/latency.json`.
 
 # %% tags=["parameters"]
@@ -43,7 +46,9 @@ result = stage_latency(cfg, quick=quick)
 result.table() if result.done else result.reason
 
 # %% [markdown]
-# Speed-up over the faster fp32 baseline, median and min–max over rounds (blank p90/p99 above: too few calls to estimate them).
+# Speed-up over the faster fp32 baseline, median and min–max over rounds. Above, a percentile is blank
+# unless at least `latency.percentile_tail_calls` calls lie beyond it (p99: 100 times that many calls)
+# and its distribution-free interval exists; the intervals are beside p50 and p99.
 
 # %%
 pd.DataFrame([r.model_dump() for r in result.ratios])

@@ -147,7 +147,6 @@ class QuickConfig:
             "paddings": ["dynamic"],
             "threads": [1],
             "samples": 16,
-            "warmup": 2,
             "iterations": 10,
             "duration_s": 2.0,
         }

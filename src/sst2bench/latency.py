@@ -3,13 +3,18 @@
 Every (system, threads, padding) unit runs in a worker process that loads the model once, with every
 thread pool pinned before import (OpenMP, MKL, OpenBLAS, tokenizers' Rayon pool, torch's intra- and
 inter-op pools, the runtime's own setting through ``InferenceConfig.threads``) and read back
-afterwards. The workers of one (threads, padding) phase stay loaded while the controller runs
-``rounds`` rounds: round ``r`` asks every system once, in an order rotated by ``r``, so drift on a
-shared machine hits every system alike and a speed ratio is taken per round. Each timed call is
-``system.predict(batch)`` (what a user waits for); the tokenizer's share of each call is timed
-inside it, so the forward pass is known apart. Memory is the process's current RSS before the
-load (the tokenizer's libraries already imported), after it and after the timed calls: what the
-model adds to its process.
+afterwards. Before its first timed call a worker makes one untimed call on every batch it will time,
+so a runtime that compiles per input shape (OpenVINO) does so outside the timings. The workers of one
+(threads, padding) phase stay loaded while the controller runs ``rounds`` rounds: round ``r`` asks
+every system once, in a seeded random permutation drawn anew each round, so drift on a shared machine
+hits every system alike, no system keeps its place or its predecessor, and a speed ratio is taken per
+round. Within a round a setting's calls are whole passes over its batches, each pass in a seeded
+random order (the same for every system), so every batch is timed equally often. At batch sizes
+above 1 the batches are length-bucketed by default (the sample sorted by token length, neighbours
+batched; see :func:`batch_plan`). Each timed call is ``system.predict(batch)`` (what a user waits
+for); the tokenizer's share of each call is timed inside it, so the forward pass is known apart.
+Memory is the process's current RSS before the load (the tokenizer's libraries already imported),
+after it and after the timed calls: what the model adds to its process.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAY
 # Tokenizers would otherwise batch-encode on every core, whatever the thread setting.
 FIXED_ENV = {"TOKENIZERS_PARALLELISM": "false"}
 PERCENTILES = (50, 90, 95, 99)
+# How the sample becomes batches at batch sizes above 1 (see batch_plan).
+BATCHINGS = ("length-bucketed", "sample-order")
 
 
 @dataclass
@@ -44,16 +51,26 @@ class LatencyConfig:
     # Sentences drawn (seeded) from the eval split; identical for every system.
     samples: int = 64
     seed: int = 0
-    warmup: int = 5
-    # Interleaved rounds: every system is timed once per round, in an order rotated each round.
+    # Batches at batch sizes above 1: "length-bucketed" sorts the sample by token length and batches
+    # neighbours, so a batch pads to little more than its own sentences; "sample-order" batches
+    # consecutive sentences of the seeded sample, padded to the longest of random lengths.
+    batching: str = "length-bucketed"
+    # Once per worker, before timing: one untimed call on every batch it will time (every input shape).
+    warmup_pass: bool = True
+    # Untimed calls more at the start of every setting in every round (after the pass, rarely needed).
+    warmup: int = 0
+    # Interleaved rounds: every system is timed once per round, in a seeded random order drawn each round.
     rounds: int = 5
-    # Timed calls per round at batch 1, and at every larger batch (which then supports fewer percentiles);
-    # a setting's calls in one round also stop after duration_s seconds.
+    # Timed calls per round at batch 1, and at every larger batch: whole passes over the setting's
+    # batches (calls // batches of them, at least one), each pass every batch once in a seeded random
+    # order. A setting's calls in one round stop after the pass during which duration_s ran out.
     iterations: int = 50
     batched_iterations: int = 10
     duration_s: float = 20.0
-    # A percentile is printed only when a distribution-free confidence interval at this level exists for it.
+    # A percentile is printed only when a distribution-free confidence interval at this level exists
+    # for it and at least percentile_tail_calls calls lie beyond it (p99 then needs 100 times that).
     percentile_confidence: float = 0.95
+    percentile_tail_calls: int = 8
     # Speed-ups are taken against the faster of these systems (those the run has).
     baselines: list[str] = field(default_factory=lambda: [FP32_ORT, FP32_ORT_FUSED])
     # The machine's matrix-multiply limit, measured with ONNX Runtime: best of peak_repeats calls.
@@ -73,6 +90,10 @@ class LatencyConfig:
             raise UserError("latency: warmup ≥ 0, duration_s > 0 and 0 < percentile_confidence < 1")
         if self.peak_repeats < 1 or self.peak_large_size < 1:
             raise UserError("latency: peak_repeats and peak_large_size must be positive")
+        if self.batching not in BATCHINGS:
+            raise UserError(f"latency.batching must be one of {', '.join(BATCHINGS)}, not {self.batching!r}")
+        if self.percentile_tail_calls < 1:
+            raise UserError("latency.percentile_tail_calls must be at least 1")
 
     def calls(self, batch_size: int) -> int:
         """Timed calls per round at this batch size."""
@@ -86,14 +107,83 @@ def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
     return random.Random(seed).sample(list(sentences), samples)
 
 
-def supported_percentiles(count: int, confidence: float, percentiles=PERCENTILES) -> list[int]:
+def token_lengths(texts: list[str], tokenizer_dir, max_length: int) -> list[int]:
+    """Each text's token count (special tokens included, truncated at ``max_length``): what dynamic padding pads to."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+
+
+def batch_plan(lengths: list[int], batch_size: int, batching: str, seed: int) -> list[list[int]]:
+    """The batches (indices into the sample) every system is timed on at one batch size.
+
+    When the sample is not a multiple of ``batch_size``, a seeded random ``len % batch_size`` sentences
+    are left out (so neither rule drops one end of the length range). ``sample-order`` then cuts the
+    seeded sample in order; ``length-bucketed`` sorts it by token length (ties keep sample order) and
+    cuts neighbours, so each batch pads to its longest sentence, which is close to all of them. At
+    batch 1 both rules give the same batches."""
+    if batching not in BATCHINGS:
+        raise UserError(f"batching must be one of {', '.join(BATCHINGS)}, not {batching!r}")
+    if batch_size < 1 or len(lengths) < batch_size:
+        raise UserError(f"a batch of {batch_size} needs at least that many sentences (the sample has {len(lengths)})")
+    left_out = set(random.Random(f"{seed}:left-out:{batch_size}").sample(range(len(lengths)), len(lengths) % batch_size))
+    kept = [i for i in range(len(lengths)) if i not in left_out]
+    if batching == "length-bucketed":
+        kept.sort(key=lambda i: lengths[i])
+    return [kept[start : start + batch_size] for start in range(0, len(kept), batch_size)]
+
+
+def call_order(batches: int, calls: int, seed: int, round_index: int, setting: str) -> list[list[int]]:
+    """One round's timed calls at one setting: ``max(1, calls // batches)`` passes, each a seeded random
+    permutation of the batch indices, so every batch is timed equally often and none always first.
+    The seed, the round and ``setting`` fix it: every system gets the same order in a round."""
+    rng = random.Random(f"{seed}:calls:{setting}:{round_index}")
+    passes = []
+    for _ in range(max(1, calls // batches)):
+        order = list(range(batches))
+        rng.shuffle(order)
+        passes.append(order)
+    return passes
+
+
+def system_order(names: list, round_index: int, seed: int) -> list:
+    """Round ``r``'s order of systems: a seeded random permutation drawn anew each round, so no system
+    keeps its place or its predecessor (a fixed rotation keeps both)."""
+    order = list(names)
+    random.Random(f"{seed}:systems:{round_index}").shuffle(order)
+    return order
+
+
+def supported_percentiles(count: int, confidence: float, tail_calls: int = 8, percentiles=PERCENTILES) -> list[int]:
     """The percentiles that ``count`` calls can estimate: those with a distribution-free (order
-    statistic) confidence interval inside the sample. The q-th needs q^n and (1-q)^n both at most
-    (1 - confidence) / 2; with fewer calls its upper bound would lie past the slowest call measured."""
+    statistic) confidence interval inside the sample (q^n and (1-q)^n both at most (1 - confidence) / 2)
+    and with at least ``tail_calls`` calls beyond them; with fewer, the q-th is the slowest few calls."""
     from scipy.stats import binom
 
     tail = (1 - confidence) / 2
-    return [p for p in percentiles if binom.pmf(count, count, p / 100) <= tail and binom.pmf(0, count, p / 100) <= tail]
+    return [
+        p
+        for p in percentiles
+        if count * (100 - p) >= tail_calls * 100 and binom.pmf(count, count, p / 100) <= tail and binom.pmf(0, count, p / 100) <= tail
+    ]
+
+
+def percentile_interval(values, percentile: float, confidence: float) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the percentile: order statistics ``[x_(l), x_(u)]``
+    with ``P(l <= B < u) >= confidence`` where B ~ Bin(n, q) counts the calls below the true
+    percentile. None when either end would lie past the sample."""
+    import numpy as np
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n, q, tail = len(x), percentile / 100, (1 - confidence) / 2
+    ranks = np.arange(1, n + 1)
+    lower = ranks[binom.cdf(ranks - 1, n, q) <= tail]  # P(B <= l - 1): the interval starts above the percentile
+    upper = ranks[binom.sf(ranks - 1, n, q) <= tail]  # P(B >= u): it ends below it
+    if not len(lower) or not len(upper):
+        return None
+    return float(x[lower.max() - 1]), float(x[upper.min() - 1])
 
 
 class TokenizeTimer:
@@ -111,25 +201,40 @@ class TokenizeTimer:
             self.elapsed_ns += time.perf_counter_ns() - started
 
 
-def time_calls(predict, texts: list[str], batch_size: int, warmup: int, iterations: int, duration_s: float, tokenizer=None):
-    """``warmup`` untimed calls, then up to ``iterations`` timed ones or ``duration_s``, whichever ends
-    first. Returns each call's nanoseconds and, with a :class:`TokenizeTimer`, its tokenizer's share."""
-    count = max(1, len(texts) // batch_size)  # consecutive batches, wrapping round when texts run short
-    batches = [[texts[(i * batch_size + j) % len(texts)] for j in range(batch_size)] for i in range(count)]
+def time_calls(predict, batches: list[list[str]], passes: list[list[int]], warmup: int, duration_s: float, tokenizer=None):
+    """``warmup`` untimed calls, then the timed calls pass by pass (each pass a list of indices into
+    ``batches``); after the pass during which ``duration_s`` ran out it stops, so every batch is timed
+    equally often. Returns each call's nanoseconds, with a :class:`TokenizeTimer` its tokenizer's share,
+    and the batch each call timed."""
+    order = [index for one_pass in passes for index in one_pass]
     for i in range(warmup):
-        predict(batches[i % len(batches)])
+        predict(batches[order[i % len(order)]])
     durations: list[int] = []
     tokenize: list[int] = []
+    timed: list[int] = []
     deadline = time.perf_counter() + duration_s
-    for i in range(iterations):
-        tokenized = tokenizer.elapsed_ns if tokenizer else 0
-        started = time.perf_counter_ns()
-        predict(batches[i % len(batches)])
-        durations.append(time.perf_counter_ns() - started)
-        tokenize.append(tokenizer.elapsed_ns - tokenized if tokenizer else 0)
+    for one_pass in passes:
+        for index in one_pass:
+            tokenized = tokenizer.elapsed_ns if tokenizer else 0
+            started = time.perf_counter_ns()
+            predict(batches[index])
+            durations.append(time.perf_counter_ns() - started)
+            tokenize.append(tokenizer.elapsed_ns - tokenized if tokenizer else 0)
+            timed.append(index)
         if time.perf_counter() > deadline:
             break
-    return durations, tokenize
+    return durations, tokenize, timed
+
+
+def warm_every_shape(predict, plans: dict) -> int:
+    """One untimed call on every distinct batch of every plan: each input shape a worker will time."""
+    seen = set()
+    for batches in plans.values():
+        for batch in batches:
+            if tuple(batch) not in seen:
+                seen.add(tuple(batch))
+                predict(batch)
+    return len(seen)
 
 
 def current_rss_mib() -> float:
@@ -177,14 +282,17 @@ def read_thread_settings(system) -> dict:
 
 
 def worker() -> None:
-    """One system, one thread count, one padding: load once, then answer round commands on stdin.
+    """One system, one thread count, one padding: load once, warm every batch once, then answer
+    round commands on stdin.
 
-    The first stdin line is the job; each later line asks for one round's settings and is answered
-    with one JSON line per setting, then ``{"event": "done"}``."""
+    The first stdin line is the job (see :func:`worker_job`); each later line asks for one round's
+    settings and is answered with one JSON line per setting, then ``{"event": "done"}``."""
     from .systems import InferenceConfig, SystemSpec
 
     job = json.loads(sys.stdin.readline())
     spec = SystemSpec(**job["spec"])
+    texts = job["texts"]
+    plans = {(p["batching"], p["batch_size"]): [[texts[i] for i in batch] for batch in p["batches"]] for p in job["plans"]}
     rss_bare = current_rss_mib()
     import_shared_libraries()
     pin_torch_interop()
@@ -200,19 +308,23 @@ def worker() -> None:
     if callable(getattr(system, "encode", None)):
         tokenizer = system.encode = TokenizeTimer(system.encode)
     rss_loaded = current_rss_mib()
+    started = time.perf_counter()
+    warmed = warm_every_shape(system.predict, plans) if job["warmup_pass"] else 0
     loaded = {
         "rss_shared_libraries_mib": round(rss_before - rss_bare, 1),
         "rss_before_load_mib": round(rss_before, 1),
         "rss_after_load_mib": round(rss_loaded, 1),
         "load_seconds": round(load_seconds, 2),
+        "warmup_pass_calls": warmed,
+        "warmup_pass_seconds": round(time.perf_counter() - started, 3),
     }
     print(json.dumps({"event": "loaded", **loaded}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         for setting in command["settings"]:
-            batch_size = setting["batch_size"]
-            durations, tokenize = time_calls(
-                system.predict, job["texts"], batch_size, command["warmup"], setting["iterations"], command["duration_s"], tokenizer
+            batch_size, batching = setting["batch_size"], setting["batching"]
+            durations, tokenize, timed = time_calls(
+                system.predict, plans[batching, batch_size], setting["passes"], command["warmup"], command["duration_s"], tokenizer
             )
             row = {
                 "round": command["round"],
@@ -221,14 +333,31 @@ def worker() -> None:
                 "threads": job["threads"],
                 "batch_size": batch_size,
                 "padding": job["padding"],
+                "batching": batching,
                 "durations_ns": durations,
                 "tokenize_ns": tokenize if tokenizer else [],
+                "batches_timed": timed,
                 **loaded,
                 "rss_after_calls_mib": round(current_rss_mib(), 1),
                 "thread_settings": read_thread_settings(system),
             }
             print(json.dumps(row), flush=True)
         print(json.dumps({"event": "done"}), flush=True)
+
+
+def worker_job(spec: dict, threads: int, padding: str, settings: LatencyConfig, texts: list[str], plans: dict) -> dict:
+    """What a worker is started with: its system, thread count and padding, the sample, and every
+    batch it will time (``plans``: ``{(batching, batch_size): batches of indices into texts}``)."""
+    return {
+        "spec": spec,
+        "threads": threads,
+        "padding": padding,
+        "batch_sizes": sorted({b for _, b in plans}),
+        "max_length": settings.max_length,
+        "texts": texts,
+        "plans": [{"batching": rule, "batch_size": b, "batches": batches} for (rule, b), batches in plans.items()],
+        "warmup_pass": settings.warmup_pass,
+    }
 
 
 def worker_env(threads: int) -> dict:
@@ -284,25 +413,37 @@ class Worker:
             self.fail()
 
 
-def rotated(items: list, round_index: int) -> list:
-    """Round ``r``'s order: the list rotated by ``r``, so no system always runs first or last."""
-    if not items:
-        return []
-    shift = round_index % len(items)
-    return items[shift:] + items[:shift]
-
-
 def row_key(row: dict) -> tuple:
-    return (row["round"], row["system"], row["threads"], row["batch_size"], row["padding"])
+    return (row["round"], row["system"], row["threads"], row["batch_size"], row["padding"], row.get("batching", "sample-order"))
 
 
-def sweep(specs, settings: LatencyConfig, texts: list[str], partial_path: Path, progress: bool = True, start_worker=Worker) -> list[dict]:
-    """Every system at every (threads, padding, batch) in ``settings.rounds`` interleaved rounds.
+def sweep(
+    specs,
+    settings: LatencyConfig,
+    texts: list[str],
+    partial_path: Path,
+    progress: bool = True,
+    start_worker=Worker,
+    lengths: list[int] | None = None,
+    batchings: list[str] | None = None,
+) -> list[dict]:
+    """Every system at every (threads, padding, batch, batching) in ``settings.rounds`` interleaved rounds.
 
+    ``lengths`` are the texts' token lengths (:func:`token_lengths`), needed to bucket batches above
+    1; ``batchings`` defaults to ``[settings.batching]`` (a benchmark may time several side by side).
     Rows append to ``partial_path`` as they come, keyed by (round, system, setting), so an
-    interrupted sweep keeps what it measured and a rerun measures only what is missing."""
+    interrupted sweep keeps what it measured and a rerun measures only what is missing. Each row
+    records the system's place in its round's order (``position``)."""
     from tqdm.auto import tqdm
 
+    batchings = list(batchings or [settings.batching])
+    if lengths is None:
+        if "length-bucketed" in batchings and max(settings.batch_sizes) > 1:
+            raise ValueError("length-bucketed batching needs the sample's token lengths")
+        lengths = [0] * len(texts)
+    if len(lengths) != len(texts):
+        raise ValueError(f"{len(lengths)} token lengths for {len(texts)} texts")
+    plans = {(rule, b): batch_plan(lengths, b, rule, settings.seed) for b in settings.batch_sizes for rule in batchings}
     done = []
     if partial_path.is_file():
         done = [json.loads(line) for line in partial_path.read_text().splitlines() if line.strip()]
@@ -311,39 +452,38 @@ def sweep(specs, settings: LatencyConfig, texts: list[str], partial_path: Path, 
 
     def missing(round_index, spec, threads, padding):
         return [
-            {"batch_size": b, "iterations": settings.calls(b)}
+            {
+                "batch_size": b,
+                "batching": rule,
+                "passes": call_order(len(plans[rule, b]), settings.calls(b), settings.seed, round_index, f"{rule}:{b}"),
+            }
             for b in settings.batch_sizes
-            if (round_index, spec.name, threads, b, padding) not in measured
+            for rule in batchings
+            if (round_index, spec.name, threads, b, padding, rule) not in measured
         ]
 
     phases = [(t, p) for t in settings.threads for p in settings.paddings]
     todo = sum(len(missing(r, s, t, p)) for t, p in phases for r in range(settings.rounds) for s in specs)
+    by_name = {spec.name: spec for spec in specs}
     with tqdm(total=todo, desc="latency", unit="setting", disable=not progress) as bar, open(partial_path, "a") as sink:
         for threads, padding in phases:
             units = [s for s in specs if any(missing(r, s, threads, padding) for r in range(settings.rounds))]
             workers = {}
             try:
                 for spec in units:
-                    job = {
-                        "spec": asdict(spec),
-                        "threads": threads,
-                        "padding": padding,
-                        "batch_sizes": list(settings.batch_sizes),
-                        "max_length": settings.max_length,
-                        "texts": texts,
-                    }
-                    workers[spec.name] = start_worker(job)
+                    workers[spec.name] = start_worker(worker_job(asdict(spec), threads, padding, settings, texts, plans))
                 for round_index in range(settings.rounds):
-                    for spec in rotated(units, round_index):
-                        wanted = missing(round_index, spec, threads, padding)
+                    for position, name in enumerate(system_order(list(by_name), round_index, settings.seed)):
+                        wanted = missing(round_index, by_name[name], threads, padding) if name in workers else []
                         if not wanted:
                             continue
-                        for row in workers[spec.name].measure(round_index, wanted, settings.warmup, settings.duration_s):
+                        for row in workers[name].measure(round_index, wanted, settings.warmup, settings.duration_s):
+                            row["position"] = position
                             sink.write(json.dumps(row) + "\n")
                             sink.flush()
                             done.append(row)
                             measured.add(row_key(row))
-                            bar.set_postfix_str(f"round {round_index} {spec.name} t={threads} b={row['batch_size']} {padding}")
+                            bar.set_postfix_str(f"round {round_index} {name} t={threads} b={row['batch_size']} {padding}")
                             bar.update(1)
                 for live in workers.values():
                     live.close()
@@ -353,22 +493,27 @@ def sweep(specs, settings: LatencyConfig, texts: list[str], partial_path: Path, 
     return done
 
 
-def summarize(rows: list[dict], confidence: float) -> list[dict]:
-    """One measurement per (system, threads, batch, padding): calls pooled over rounds for the
-    percentiles, each round's p50 kept for the ratios, forward pass and tokenizer apart."""
+def summarize(rows: list[dict], confidence: float, tail_calls: int = 8) -> list[dict]:
+    """One measurement per (system, threads, batch, padding, batching): calls pooled over rounds for
+    the percentiles (with their intervals), each round's p50 kept for the ratios, forward pass and
+    tokenizer apart."""
     import numpy as np
 
     from .results import LatencyStats
 
     groups: dict[tuple, list[dict]] = {}
     for row in sorted(rows, key=lambda r: r["round"]):
-        groups.setdefault((row["system"], row["threads"], row["batch_size"], row["padding"]), []).append(row)
+        key = (row["system"], row["threads"], row["batch_size"], row["padding"], row.get("batching", "sample-order"))
+        groups.setdefault(key, []).append(row)
     out = []
-    for (system, threads, batch_size, padding), group in groups.items():
+    for (system, threads, batch_size, padding, batching), group in groups.items():
         durations = [d for row in group for d in row["durations_ns"]]
         tokenize = [t for row in group for t in row["tokenize_ns"]]
         forward = [d - t for row in group for d, t in zip(row["durations_ns"], row["tokenize_ns"])]
         stats = LatencyStats.from_ns(durations, batch_size)
+        supported = supported_percentiles(stats.count, confidence, tail_calls)
+        durations_ms = [d / 1e6 for d in durations]
+        intervals = {f"p{p}": [round(v, 4) for v in percentile_interval(durations_ms, p, confidence)] for p in supported}
         out.append(
             {
                 "system": system,
@@ -376,9 +521,12 @@ def summarize(rows: list[dict], confidence: float) -> list[dict]:
                 "threads": threads,
                 "batch_size": batch_size,
                 "padding": padding,
+                "batching": batching,
                 **stats.model_dump(),
-                "supported_percentiles": supported_percentiles(stats.count, confidence),
+                "supported_percentiles": supported,
+                "percentile_intervals_ms": intervals,
                 "rounds": [row["round"] for row in group],
+                "round_positions": [row.get("position", -1) for row in group],
                 "round_p50_ms": [float(np.median(row["durations_ns"])) / 1e6 for row in group],
                 "tokenize_p50_ms": float(np.median(tokenize)) / 1e6 if tokenize else None,
                 "tokenize_mean_ms": float(np.mean(tokenize)) / 1e6 if tokenize else None,
@@ -386,6 +534,8 @@ def summarize(rows: list[dict], confidence: float) -> list[dict]:
                 "forward_mean_ms": float(np.mean(forward)) / 1e6 if forward else None,
                 "durations_ms": [round(d / 1e6, 3) for d in durations],
                 "load_seconds": max(row["load_seconds"] for row in group),
+                "warmup_pass_calls": max(row.get("warmup_pass_calls", 0) for row in group),
+                "warmup_pass_seconds": max(row.get("warmup_pass_seconds", 0.0) for row in group),
                 "rss_shared_libraries_mib": max(row["rss_shared_libraries_mib"] for row in group),
                 "rss_before_load_mib": min(row["rss_before_load_mib"] for row in group),
                 "rss_added_after_load_mib": max(row["rss_after_load_mib"] - row["rss_before_load_mib"] for row in group),

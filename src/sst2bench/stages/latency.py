@@ -50,15 +50,14 @@ def median_ratios(result: LatencyResult, baseline: str) -> dict[str, float]:
 def machine_limit(cfg: RunConfig, settings, specs, texts: list[str], result: LatencyResult):
     """The measured peaks (cached per CPU) and every system's fraction of them at batch 1."""
     import numpy as np
-    from transformers import AutoTokenizer
 
+    from ..latency import token_lengths
     from ..peak import cached_peak, mac_polynomials, macs_at, peak_fraction, weight_gemms
     from ..quantization.artifacts import load_record
     from ..results.latency import MachineLimit, PeakFraction
 
     graph = str(next((cfg.models_dir / "fp32-onnx").glob("*.onnx")))
-    tokenizer = AutoTokenizer.from_pretrained(cfg.models_dir / "fp32-onnx")
-    tokens = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=settings.max_length)["input_ids"]]
+    tokens = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)
     rows = int(round(float(np.mean(tokens))))
     limit = MachineLimit(
         **cached_peak(
@@ -88,7 +87,7 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
     """Measurements resume where an interrupted sweep stopped; they are keyed by the models'
     content, the settings, the protocol's code and this CPU, so a changed model is measured anew."""
     from ..cache import CacheKey
-    from ..latency import sample_texts
+    from ..latency import sample_texts, token_lengths
     from ..systems import backend
 
     out = cfg.runs_dir / "latency.json"
@@ -98,35 +97,48 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
     settings = cfg.latency_settings(quick)
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
     texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
+    lengths = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)  # the batches' sort key
     specs, skips = all_specs(cfg, timed=True)
     # Rows are keyed by round, so more rounds add to the same sweep; what only summarises them is left out.
-    measured = {
-        k: v for k, v in asdict(settings).items() if not k.startswith("peak") and k not in ("baselines", "percentile_confidence", "rounds")
-    }
+    summary_only = ("baselines", "percentile_confidence", "percentile_tail_calls", "rounds")
+    measured = {k: v for k, v in asdict(settings).items() if not k.startswith("peak") and k not in summary_only}
     key = CacheKey.make(
         "latency",
         ("sst2bench.latency", *sorted({backend(s.backend).__module__ for s in specs})),
         inputs={s.name: s.path for s in specs},
-        params={"settings": measured, "texts": texts, "specs": [asdict(s) for s in specs]},
+        params={"settings": measured, "texts": texts, "lengths": lengths, "specs": [asdict(s) for s in specs]},
         measured=True,
     )
-    result = latency_result(cfg, settings, specs, texts, cfg.runs_dir / f"latency-{key.digest[:12]}.partial.jsonl", quick, progress)
+    partial = cfg.runs_dir / f"latency-{key.digest[:12]}.partial.jsonl"
+    result = latency_result(cfg, settings, specs, texts, partial, quick, progress, lengths=lengths)
     result.skipped = skips
     return write_result(out, result)
 
 
 def latency_result(
-    cfg: RunConfig, settings, specs, texts: list[str], partial_path: Path, quick: bool = False, progress: bool = True
+    cfg: RunConfig,
+    settings,
+    specs,
+    texts: list[str],
+    partial_path: Path,
+    quick: bool = False,
+    progress: bool = True,
+    lengths: list[int] | None = None,
 ) -> LatencyResult:
-    """The sweep (resumed from ``partial_path``), summarised: measurements, ratios, sizes, the machine's limit."""
-    from ..latency import summarize, sweep
+    """The sweep (resumed from ``partial_path``), summarised: measurements, ratios, sizes, the machine's limit.
+    ``lengths``: the texts' token lengths (bucketed batches sort by them); read with the run's tokenizer when absent."""
+    from ..latency import summarize, sweep, token_lengths
 
-    rows = [row for row in sweep(specs, settings, texts, partial_path, progress) if row["round"] < settings.rounds]  # fewer rounds asked
+    if lengths is None:
+        lengths = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)
+    rows = sweep(specs, settings, texts, partial_path, progress, lengths=lengths)
+    rows = [row for row in rows if row["round"] < settings.rounds]  # fewer rounds asked
     result = LatencyResult(
         quick=quick,
         settings=asdict(settings),
         texts=texts,
-        results=summarize(rows, settings.percentile_confidence),
+        token_lengths=lengths,
+        results=summarize(rows, settings.percentile_confidence, settings.percentile_tail_calls),
         size_mib=system_sizes(specs, model_result(cfg)),
         provenance=provenance(cfg.to_dict()),
     )
