@@ -24,7 +24,7 @@ def make_job(signal_model, out_dir: Path, **fields) -> QuantizeJob:
     from transformers import AutoTokenizer
 
     recipe = truncated_as_inference(
-        Recipe.build("inc-torch-test", "inc-torch", calibration_samples=50, max_trials=3, **fields), InferenceConfig()
+        Recipe.build("inc-torch-test", "inc-torch", **{"calibration_samples": 50, "max_trials": 3, **fields}), InferenceConfig()
     )
     calibration = calibration_data(recipe.calibration, AutoTokenizer.from_pretrained(signal_model.torch_dir), signal_model.train)
     return QuantizeJob(
@@ -115,3 +115,37 @@ def test_config_refuses_what_inc_torch_cannot_do():
         Recipe.build("x", "inc-torch", operators=("MatMul",))
     with pytest.raises(UserError, match="optimize_graph"):
         Recipe.build("x", "inc-torch", optimize_graph=True)
+
+
+def int8_linear_weights(model_dir: Path) -> list:
+    import torch
+
+    model = load_int8_model(model_dir)
+    return [m.weight().int_repr() for m in model.modules() if isinstance(m, torch.ao.nn.quantized.Linear)]
+
+
+@pytest.mark.slow
+def test_seven_bit_weights_keep_activations_at_8_bits_where_inc_alone_narrows_the_activations(signal_model, tmp_path, monkeypatch):
+    """reduce_range narrows the Linear weights to 7 bits and leaves the activation scales as they
+    are; INC left alone on a CPU without VNNI (its REDUCE_RANGE) would halve the activation levels
+    instead, which roughly doubles every activation scale."""
+    import contextlib
+
+    from neural_compressor.adaptor import pytorch as adaptor
+
+    from sst2bench.quantization import inc_torch
+
+    once = {"max_trials": 1, "tolerable_loss": 0.99, "isa": "none"}
+    quantize_job(make_job(signal_model, tmp_path / "eight", **once))
+    quantize_job(make_job(signal_model, tmp_path / "seven", reduce_range=True, **once))
+    monkeypatch.setattr(inc_torch, "eight_bit_activations", lambda seven_bit_weights: contextlib.nullcontext())
+    monkeypatch.setattr(adaptor, "REDUCE_RANGE", True)
+    quantize_job(make_job(signal_model, tmp_path / "inc-alone", **once))
+
+    eight, seven = int8_linear_weights(tmp_path / "eight"), int8_linear_weights(tmp_path / "seven")
+    assert len(eight) == len(seven) == 14
+    assert max(int(w.abs().max()) for w in eight) == 127 and max(int(w.abs().max()) for w in seven) <= 64
+    scales = {name: input_scales(tmp_path / name) for name in ("eight", "seven", "inc-alone")}
+    assert scales["eight"] == scales["seven"] and len(scales["eight"]) == 14
+    ratios = [scales["inc-alone"][key] / scales["eight"][key] for key in scales["eight"]]
+    assert all(1.9 < ratio < 2.1 for ratio in ratios), ratios

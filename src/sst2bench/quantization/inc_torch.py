@@ -15,12 +15,16 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from ..errors import UserError
-from .base import Method, MethodConfig, QuantizeJob, TuningFailed, register_method
+from .base import Method, QuantizeJob, TuningFailed, register_method
 from .calibration import CalibrationData
+from .isa import IsaAwareConfig
 
 MODEL_FILE = "best_model.pt"
 CRITERIA = ("relative", "absolute")
@@ -31,9 +35,13 @@ ALGORITHMS = {"minmax": "minmax", "entropy": "kl"}
 
 
 @dataclass(frozen=True)
-class IncTorchConfig(MethodConfig):
+class IncTorchConfig(IsaAwareConfig):
     """``operators`` are PyTorch module types; ``fp32_nodes`` are module names (``classifier``,
-    ``distilbert.transformer.layer.0.ffn.lin1``) kept fp32 from the start."""
+    ``distilbert.transformer.layer.0.ffn.lin1``) kept fp32 from the start.
+
+    Activations are always 8-bit; ``reduce_range`` gives the Linear weights 7 bits, which the CPU
+    decides by default (``isa="auto"``: on AVX2 without VNNI a pair of u8 x s8 products must fit
+    FBGEMM's saturating int16 sums). INC left alone would instead give the activations 7 bits there."""
 
     # Intel's model card: Linear and the embedding tables in int8 (sizes: params/published/).
     operators: tuple[str, ...] = QUANTIZABLE
@@ -41,6 +49,7 @@ class IncTorchConfig(MethodConfig):
     criterion: str = "relative"
     tolerable_loss: float = 0.01
     max_trials: int = 20
+    isa: str = "auto"
 
     def checks(self):
         return super().checks() + [
@@ -121,6 +130,30 @@ def inc_config(recipe):
     )
 
 
+# The int8 weight range that keeps a pair of u8 x s8 products inside an int16 (255 x 64 x 2 < 2^15).
+SEVEN_BIT_WEIGHTS = {"quant_min": -64, "quant_max": 63}
+
+
+@contextmanager
+def eight_bit_activations(seven_bit_weights: bool) -> Iterator[None]:
+    """INC's PyTorch adaptor as this recipe means it: 8-bit activations whatever the CPU, and 7-bit
+    Linear weights when ``seven_bit_weights``.
+
+    INC reads the CPU once at import (``REDUCE_RANGE = not vnni``) and without VNNI gives every
+    activation 128 levels: that is what cost inc-torch its accuracy on AVX2. Narrowing the weights
+    instead avoids the same int16 saturation; the embedding tables (uint8) keep their range."""
+    from neural_compressor.adaptor import pytorch as adaptor
+
+    observer = adaptor._observer
+
+    def weight_aware(algorithm, scheme, granularity, dtype, *args, **kwargs):
+        made = observer(algorithm, scheme, granularity, dtype, *args, **kwargs)
+        return made.with_args(**SEVEN_BIT_WEIGHTS) if seven_bit_weights and dtype == "int8" else made
+
+    with mock.patch.object(adaptor, "REDUCE_RANGE", False), mock.patch.object(adaptor, "_observer", weight_aware):
+        yield
+
+
 def quantize_inc_torch(recipe, torch_dir: Path, out_dir: Path, work_dir: Path, calibration: CalibrationData, tuning, inference) -> dict:
     """Tune on ``tuning`` (labelled), save ``out_dir/best_model.pt``; return every trial's accuracy."""
     import torch
@@ -156,7 +189,8 @@ def quantize_inc_torch(recipe, torch_dir: Path, out_dir: Path, work_dir: Path, c
     threads = torch.get_num_threads()
     started = time.perf_counter()
     try:
-        quantized = quantization.fit(model, inc_config(recipe), calib_dataloader=CalibrationLoader(calibration), eval_func=eval_func)
+        with eight_bit_activations(recipe.config.reduce_range):
+            quantized = quantization.fit(model, inc_config(recipe), calib_dataloader=CalibrationLoader(calibration), eval_func=eval_func)
     finally:
         torch.set_num_threads(threads)
     if quantized is None:
