@@ -3,7 +3,6 @@ import pytest
 
 from sst2bench.peak import (
     PRECISION_OPS,
-    cached_peak,
     int8_over_fp32,
     mac_polynomials,
     macs_at,
@@ -11,6 +10,7 @@ from sst2bench.peak import (
     node_macs,
     peak_fraction,
     precision_split,
+    suspect_peaks,
     time_gemms,
     weight_gemms,
 )
@@ -79,18 +79,28 @@ def test_peak_measures_each_precision_with_onnx_runtime(precision):
     assert 0 < timed["best_ms"] <= timed["median_ms"] and timed["gops_per_second"] > 0
 
 
-def test_peak_is_measured_once_per_machine(tmp_path, monkeypatch):
+def test_a_contaminated_peak_sweep_is_measured_again_and_flagged_when_it_stays_so(monkeypatch):
+    """A 2-thread call slowed by another process (faked): re-measured, then flagged with what is wrong."""
     calls = []
 
-    def fake_measure(*args):
-        calls.append(args)
-        return {"method": "m", "cpu": "c", "isa": [], "runtime": "r", "repeats": 1, "peaks": []}
+    def fake_time(precision, rows, gemms, threads, repeats, slow_two_threads=True):
+        calls.append((precision, rows, threads))
+        gops = 100.0 * (1 if threads == 1 or slow_two_threads else 1.9) * (0.8 if rows == 2 else 1.0)
+        return {"macs": 1, "best_ms": 1.0, "median_ms": 1.0, "gops_per_second": gops}
 
-    monkeypatch.setattr("sst2bench.peak.measure_peak", fake_measure)
-    first = cached_peak(tmp_path, [(4, 4)], 2, [1], 1, 8)
-    assert cached_peak(tmp_path, [(4, 4)], 2, [1], 1, 8) == first and len(calls) == 1
-    cached_peak(tmp_path, [(4, 4)], 2, [1, 2], 1, 8)
-    assert len(calls) == 2
+    monkeypatch.setattr("sst2bench.peak.time_gemms", fake_time)
+    flagged = measure_peak([(4, 4)], 2, [1, 2], 1, 8)
+    assert len(calls) == 3 * 12  # every setting measured, then twice again
+    assert len(flagged["flags"]) == 3 and all("2 threads ran 1.00x its 1-thread peak" in flag for flag in flagged["flags"])
+
+    calls.clear()
+    monkeypatch.setattr("sst2bench.peak.time_gemms", lambda *args: fake_time(*args, slow_two_threads=False))
+    clean = measure_peak([(4, 4)], 2, [1, 2], 1, 8)
+    assert clean["flags"] == [] and len(calls) == 12  # a clean sweep is measured once
+    assert MachineLimit(**clean).gops("int8", "large", 2) == 190.0
+
+    beaten = suspect_peaks([*clean["peaks"][:1], {**clean["peaks"][1], "gops_per_second": 1e6}])
+    assert beaten and "beat the large shape" in beaten[0]
 
 
 def test_fraction_of_peak_weighs_each_precision_by_its_peak():

@@ -238,6 +238,10 @@ def test_the_machine_limit_answers_how_much_faster_int8_could_get(run_dir):
     assert list(systems["system"]) == ["int8-good", "fp32-ort"] and list(systems["headroom (×, 1 / fraction)"]) == [4.0, 1.2]
     assert "MatMul graphs in ONNX Runtime." in notes[0]
     assert "int8-good, 2.80 ms) would take 0.70 ms" in notes[1] and "4.0x headroom" in notes[1]
+    assert not any("Suspect peak" in note for note in notes)
+    res.latency.peak.flags = ["int8 at 2 threads ran 1.02x its 1-thread peak (expected ≥ 1.5x): contended?"]
+    flagged = limit_tables(res)[1][1]
+    assert any(note.startswith("Suspect peak") and "1.02x its 1-thread peak" in note for note in flagged)
 
 
 # ---------------------------------------------------------------- int8 models quantized on another ISA

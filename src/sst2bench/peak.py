@@ -15,10 +15,8 @@ over its forward-pass time (tokenization excluded).
 
 from __future__ import annotations
 
-import json
 import time
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -173,18 +171,55 @@ def time_gemms(precision: str, rows: int, gemms: list[tuple[int, int]], threads:
     return {"macs": macs, "best_ms": best, "median_ms": float(np.median(times)) / 1e6, "gops_per_second": 2 * macs / best / 1e6}
 
 
+# A second thread must add at least this much throughput at the large shape, or the measurement is
+# suspect (another process on the core, a throttled CPU).
+MIN_TWO_THREAD_GAIN = 1.5
+# Extra rounds of measuring a suspect setting before its flag stands.
+REMEASURE_ROUNDS = 2
+
+
+def suspect_peaks(peaks: list[dict]) -> list[str]:
+    """What a peak sweep should not show: 2 threads under ``MIN_TWO_THREAD_GAIN`` x 1 thread at the
+    large shape, or the model's small GEMMs beating the large square one (same precision and threads)."""
+    by_key = {(p["precision"], p["shape"], p["threads"]): p["gops_per_second"] for p in peaks}
+    flags = []
+    for (precision, shape, threads), gops in sorted(by_key.items()):
+        one = by_key.get((precision, shape, 1))
+        if shape == "large" and threads == 2 and one and gops < MIN_TWO_THREAD_GAIN * one:
+            flags.append(
+                f"{precision} at 2 threads ran {gops / one:.2f}x its 1-thread peak (expected ≥ {MIN_TWO_THREAD_GAIN}x): contended?"
+            )
+        large = by_key.get((precision, "large", threads))
+        if shape == "model" and large and gops > large:
+            flags.append(f"{precision} on the model's shapes ({gops:.0f} GOP/s) beat the large shape ({large:.0f}) at {threads} thread(s)")
+    return flags
+
+
 def measure_peak(model_gemms: list[tuple[int, int]], rows: int, threads: list[int], repeats: int, large: int) -> dict:
-    """Every precision at the large shape and the model's shapes, at each thread count: MachineLimit fields."""
+    """Every precision at the large shape and the model's shapes, at each thread count: MachineLimit
+    fields. A sweep that looks contaminated (``suspect_peaks``) is measured again, keeping each
+    setting's best, up to ``REMEASURE_ROUNDS`` times; what is still suspect is flagged."""
     import onnxruntime as ort
 
     from .cache import machine
 
-    peaks = []
-    for thread_count in threads:
-        for precision in PRECISION_OPS:
-            for shape, shape_rows, gemms in (("large", large, [(large, large)]), ("model", rows, model_gemms)):
-                timed = time_gemms(precision, shape_rows, gemms, thread_count, repeats)
-                peaks.append({"precision": precision, "shape": shape, "rows": shape_rows, "threads": thread_count, **timed})
+    settings = [
+        (thread_count, precision, shape, shape_rows, gemms)
+        for thread_count in threads
+        for precision in PRECISION_OPS
+        for shape, shape_rows, gemms in (("large", large, [(large, large)]), ("model", rows, model_gemms))
+    ]
+    best: dict[tuple, dict] = {}
+    for _ in range(1 + REMEASURE_ROUNDS):
+        for thread_count, precision, shape, shape_rows, gemms in settings:
+            timed = time_gemms(precision, shape_rows, gemms, thread_count, repeats)
+            row = {"precision": precision, "shape": shape, "rows": shape_rows, "threads": thread_count, **timed}
+            key = (precision, shape, thread_count)
+            if key not in best or row["gops_per_second"] > best[key]["gops_per_second"]:
+                best[key] = row
+        if not suspect_peaks(list(best.values())):
+            break
+    peaks = list(best.values())
     found = machine()
     method = METHOD.format(repeats=repeats, size=large, gemms=len(model_gemms), rows=rows)
     return {
@@ -194,21 +229,8 @@ def measure_peak(model_gemms: list[tuple[int, int]], rows: int, threads: list[in
         "runtime": f"onnxruntime {ort.__version__}",
         "repeats": repeats,
         "peaks": peaks,
+        "flags": suspect_peaks(peaks),
     }
-
-
-def cached_peak(cache_root: Path, model_gemms: list[tuple[int, int]], rows: int, threads: list[int], repeats: int, large: int) -> dict:
-    """:func:`measure_peak`, from the artifact cache when the CPU, code, libraries and shapes are unchanged."""
-    from .cache import ArtifactCache, CacheKey
-
-    params = {"gemms": model_gemms, "rows": rows, "threads": threads, "repeats": repeats, "large": large}
-    key = CacheKey.make("peak", "sst2bench.peak", params=params, measured=True)
-
-    def make(folder: Path) -> None:
-        (folder / "peak.json").write_text(json.dumps(measure_peak(model_gemms, rows, threads, repeats, large), indent=2))
-
-    folder, _ = ArtifactCache(cache_root).get_or_make(key, make)
-    return json.loads((folder / "peak.json").read_text())
 
 
 def peak_fraction(

@@ -668,6 +668,7 @@ def limit_tables(res: RunResults):
     )
     int8 = [f for f in fractions if f.threads == 1 and f.macs_int8 > 0 and f.fraction_of_model_shape_peak]
     notes = [f"Method: {limit.method} Runtime {limit.runtime}, CPU {limit.cpu} ({', '.join(limit.isa)})."]
+    notes += [f"Suspect peak, still after re-measuring (fractions built on it overstate the headroom): {flag}." for flag in limit.flags]
     if int8:
         fastest = min(int8, key=lambda f: f.forward_mean_ms)
         ideal = fastest.forward_mean_ms * fastest.fraction_of_model_shape_peak

@@ -121,6 +121,9 @@ class MachineLimit(Schema):
     runtime: str
     repeats: int
     peaks: list[PeakThroughput]
+    # Measurements that fail a peak's sanity checks even after re-measuring (peak.suspect_peaks): the
+    # report prints them beside the limit, and fractions built on them are not to be trusted.
+    flags: list[str] = []
 
     def gops(self, precision: str, shape: str, threads: int) -> float | None:
         found = [p.gops_per_second for p in self.peaks if (p.precision, p.shape, p.threads) == (precision, shape, threads)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import RunConfig
 from ..provenance import provenance
 from ..results import FP32_ORT, FP32_TORCH, LatencyResult, write_result
-from .common import all_specs, artifact_cache, eval_split, load_data, model_result, skipped
+from .common import all_specs, eval_split, load_data, model_result, skipped
 
 
 def system_sizes(specs, model) -> dict[str, float]:
@@ -48,22 +48,18 @@ def median_ratios(result: LatencyResult, baseline: str) -> dict[str, float]:
 
 
 def machine_limit(cfg: RunConfig, settings, specs, texts: list[str], result: LatencyResult):
-    """The measured peaks (cached per CPU) and every system's fraction of them at batch 1."""
+    """This sweep's peaks (measured again every sweep, beside its timings) and every system's fraction of them at batch 1."""
     import numpy as np
 
     from ..latency import token_lengths
-    from ..peak import cached_peak, mac_polynomials, macs_at, peak_fraction, weight_gemms
+    from ..peak import mac_polynomials, macs_at, measure_peak, peak_fraction, weight_gemms
     from ..quantization.artifacts import load_record
     from ..results.latency import MachineLimit, PeakFraction
 
     graph = str(next((cfg.models_dir / "fp32-onnx").glob("*.onnx")))
     tokens = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)
     rows = int(round(float(np.mean(tokens))))
-    limit = MachineLimit(
-        **cached_peak(
-            artifact_cache().root, weight_gemms(graph), rows, list(settings.threads), settings.peak_repeats, settings.peak_large_size
-        )
-    )
+    limit = MachineLimit(**measure_peak(weight_gemms(graph), rows, list(settings.threads), settings.peak_repeats, settings.peak_large_size))
     macs = macs_at(mac_polynomials(graph), tokens)
     fractions = []
     for spec in specs:
