@@ -22,7 +22,8 @@ sys.addaudithook(_record_opens)  # an audit hook cannot be removed: it records o
 
 @contextmanager
 def files_opened() -> Iterator[list[str]]:
-    """Every path this process opens inside the block (an audit hook sees C code's opens too)."""
+    """Every path this process opens inside the block through Python's ``open`` or ``os.open`` (an audit
+    hook); a C++ library that opens files itself (Arrow) is not seen, and no stage reads the TSV so."""
     _OPENED.append([])
     try:
         yield _OPENED[-1]
@@ -52,3 +53,6 @@ def test_a_final_split_with_another_checksum_stops_and_a_missing_one_is_skipped(
     assert found.status == "skipped" and "nowhere.tsv does not exist" in found.reason
     with pytest.raises(UserError, match="sha256 must be 64"):
         final_run(tmp_path, final_file, sha256="abc")
+    hub = run_config_from_dict({"run": "final", "final_test": {"name": "final", "source": "nyu-mll/glue", "sha256": "0" * 64}})
+    with pytest.raises(UserError, match="sha256 checks a file"):
+        accuracy_stage.score_set(hub, [], hub.final_test, progress=False)

@@ -148,3 +148,12 @@ def test_among_several_non_inferior_the_fastest():
     shown = [candidate("slow-shown", 899, 0.995, p50=3.0, interval=SHOWN), candidate("quick-shown", 895, 0.995, p50=2.0, interval=SHOWN)]
     rec = recommend([*FP32, candidate("fast-unsure", 899, 0.995, p50=1.0, interval=UNSURE), *shown], **RULES)
     assert rec.system == "quick-shown" and "the fastest of the 2 shown non-inferior" in rec.sentence
+
+
+def test_an_fp32_rerun_that_never_flips_is_not_preferred_over_an_inconclusive_int8_system():
+    """fp32 ONNX Runtime agrees with fp32 PyTorch everywhere, so its interval is always "non-inferior":
+    the preference is among int8 systems, and with none shown the sentence says so."""
+    rerun = candidate("fp32-ort", 900, 1.0, 5.0, 300.0, "fp32", interval=SHOWN)
+    rec = recommend([FP32[0], rerun, candidate("int8", 899, 0.995, p50=2.0, samples=400.0, interval=UNSURE)], **RULES)
+    assert rec.system == "int8" and rec.throughput.system == "int8" and "fp32-ort" not in rec.verdicts
+    assert "point counts alone" in rec.sentence

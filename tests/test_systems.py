@@ -90,8 +90,8 @@ def test_a_new_runtime_is_one_module_found_without_being_listed(tmp_path, monkey
 
 
 def test_same_length_batches_pad_no_row_and_predict_exactly_what_one_sentence_per_call_predicts(tiny_onnx_dir):
-    """Sentences grouped by token length need no padding, so an fp32 graph gives bit-identical
-    probabilities to batch 1; plain batches of mixed lengths pad."""
+    """Sentences grouped by token length need no padding, so an fp32 graph gives batch 1's
+    probabilities (to rounding); plain batches of mixed lengths pad."""
     texts = [*TEXTS, "good", "a dull film", "not great", "fun !", "charming and moving"]
     one = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=1))
     grouped = load_system(str(tiny_onnx_dir), InferenceConfig(batch_size=4, same_length_batches=True))
@@ -105,6 +105,6 @@ def test_same_length_batches_pad_no_row_and_predict_exactly_what_one_sentence_pe
         mixed.encode([texts[i] for i in batch], "np")["attention_mask"].all() for batch in mixed.batches(texts)
     )
     exact = np.array([p.probabilities for p in one.predict(texts)])
-    assert np.array_equal(np.array([p.probabilities for p in grouped.predict(texts)]), exact)
+    assert np.allclose(np.array([p.probabilities for p in grouped.predict(texts)]), exact, rtol=0, atol=1e-6)
     with pytest.raises(UserError, match="same_length_batches needs padding='dynamic'"):
         InferenceConfig(batch_size=4, padding="max_length", same_length_batches=True)

@@ -268,7 +268,8 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None, al
     if dirty and not allow_dirty:
         raise UserError(
             f"run {cfg.run!r} was scored by {commit or 'code outside a git checkout'}: a baseline must come from committed code. "
-            f"Commit, re-run `make check RUN={cfg.run}`, then write it; or pass --allow-dirty to write one marked dirty"
+            f"Commit, re-score with `sst2bench report --runs {cfg.run} --quick --force` (a cached stage keeps the commit that "
+            "made it), then write it; or pass --allow-dirty to write one marked dirty"
         )
     unknown = sorted(set(only or ()) - set(systems))
     if unknown:
@@ -289,6 +290,10 @@ def write_baseline(cfg: RunConfig, path: Path, only: list[str] | None = None, al
         if existing["idx"] != idx:
             raise UserError(f"{path} was made on other examples; rewrite it whole with `{update_command(cfg)}`")
         entries = {**existing["systems"], **entries}
+        # The systems kept from the existing file still come from the code that wrote it.
+        dirty = dirty or bool(existing.get("dirty"))
+        if existing.get("git_commit") != commit:
+            commit = f"{commit} (systems {', '.join(sorted(only))}); {existing.get('git_commit')} (the rest)"
     baseline = {
         "schema": BASELINE_SCHEMA,
         "run": cfg.run,

@@ -118,9 +118,12 @@ def recommend(
     excluded = {name: f"{rule} ({value})" if value else rule for name, (rule, value) in exclusions.items()}
     passing = [c for c in candidates if c.system not in excluded]
     margin = margin_for(min_relative_accuracy, fp32_correct / candidates[0].n)
-    verdicts = {c.system: verdict(*c.difference_ci95, margin) for c in candidates if c.difference_ci95 is not None}
+    # Verdicts of the int8 systems only: an fp32 re-run never flips, so it is always "non-inferior"
+    # and would otherwise be preferred over every int8 system whose verdict is inconclusive.
+    verdicts = {c.system: verdict(*c.difference_ci95, margin) for c in candidates if c.family == "int8" and c.difference_ci95 is not None}
     shown = [c for c in passing if verdicts.get(c.system) == NON_INFERIOR]
-    pool = shown or passing  # prefer the non-inferior; without any, the rules above alone
+    # Prefer the non-inferior int8 systems (the fp32 ones stay in the pool); without any, the rules above alone.
+    pool = [c for c in passing if c.family != "int8" or c in shown] if shown else passing
     timed = [c for c in pool if c.p50_ms_batch1_1thread is not None]
     fastest = min(timed, key=lambda c: (c.p50_ms_batch1_1thread, *_ranked_key(c)), default=None)
     throughput = [c for c in pool if c.best_samples_per_second is not None]

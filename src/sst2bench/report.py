@@ -498,7 +498,11 @@ def first_screen(res: RunResults, rec: Recommendation):
     reported = ""
     if rec.system and rec.system in res.systems:
         scored = res.systems[rec.system]
-        which = "which also made the choice" if res.chosen_on_reported_split else "which made no choice"
+        which = (
+            "which also made the choice"
+            if res.chosen_on_reported_split
+            else "the development split: it made no choice in this run, though the presets were shaped on it"
+        )
         reported = f" On {res.reported_split} ({which}) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
     answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
     explained = [cpu_summary(res), int8_ceiling(res, rec), class_adaptations(res)]

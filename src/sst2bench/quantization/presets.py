@@ -121,8 +121,9 @@ def ort_static_qdq_percentile() -> Recipe:
 
 @_preset
 def inc_static() -> Recipe:
-    """Intel's recipe: INC accuracy-aware static PTQ (1 % relative), QOperator, 8-bit weights (no
-    reduce_range: it cost accuracy on the stand-in), MatMul only as Intel's ONNX model kept Add in fp32."""
+    """Intel's recipe: INC accuracy-aware static PTQ (1 % relative), QOperator, weights for the CPU
+    (isa auto: 8-bit with VNNI/AMX, 7-bit without, activations 8-bit), MatMul only as Intel's ONNX
+    model kept Add in fp32."""
     return Recipe.build("inc-static", "inc-static", operators=("MatMul",), optimize_graph=False)
 
 

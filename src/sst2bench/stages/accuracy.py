@@ -85,6 +85,10 @@ def score_set(cfg: RunConfig, specs, settings: EvalSetConfig, progress: bool = T
     """One of the run's other evaluation sets; a file that is not here is skipped with why."""
     from ..tables import is_file_source, load_labelled
 
+    if settings.sha256 and not is_file_source(settings.source):
+        raise UserError(
+            f"evaluation set {settings.name!r}: sha256 checks a file, and {settings.source!r} is not one (pin a Hub set by revision)"
+        )
     source = (project_root() / settings.source).resolve() if is_file_source(settings.source) else settings.source
     try:
         if is_file_source(settings.source) and not Path(source).is_file():
