@@ -25,6 +25,7 @@ from sst2bench.paths import project_root
 from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
+    choice_splits,
     cloudflare_summary,
     eval_set_table,
     figure_accuracy,
@@ -92,6 +93,15 @@ show(
 )
 
 # %% [markdown]
+# ### Which examples each choice saw
+# Accuracy-aware trials score the tuning split's tune part; the recommendation is made on its
+# select part, which no trial scored (params `data.tuning.select_fraction`), so a recipe that tuned
+# until it passed does not qualify on that evidence.
+
+# %%
+show(choice_splits(res, rec))
+
+# %% [markdown]
 # ## Intel's published numbers beside this reproduction
 # Read from `params/published/intel-distilbert-sst2-int8.yaml`, which cites the model card's URL,
 # revision and the date it was read; sizes in MB (10^6 bytes) as Intel prints them.
@@ -120,8 +130,9 @@ if res.accuracy.done:
 # %% [markdown]
 # ## The final split
 # The count no choice was made on. The presets were shaped on the development split (SST-2
-# validation, above); INC, the search and the recommendation chose on the tuning split; the gate's
-# thresholds are params. Only the final stage opened this file, after all of them.
+# validation, above); INC and the search tuned on the tuning split's tune part, the recommendation
+# chose on its select part; the gate's thresholds are params. Only the final stage opened this
+# file, after all of them.
 
 # %%
 if res.final.done:

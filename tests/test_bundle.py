@@ -60,7 +60,8 @@ def test_manifest_names_recipe_hashes_counts_cpu_and_versions(exported, tiny_run
         assert hashlib.sha256((exported / name).read_bytes()).hexdigest() == digest, name
     accuracy = json.loads((tiny_run / "runs" / "tiny" / "accuracy.json").read_text())["systems"]["ort-dynamic"]
     assert manifest["accuracy"]["validation"] == {"correct": accuracy["correct"], "n": 20}
-    assert manifest["accuracy"]["tuning"]["n"] == 20  # the tuning split (params data.tuning.size), counted apart
+    assert manifest["accuracy"]["tuning-select"]["n"] == 10  # the tuning split's select half (params data.tuning), counted apart
+    assert "final" not in manifest["accuracy"]  # this run names no final split
     assert manifest["cpu"]["model"] and "int8 kernel class" in manifest["int8_instructions"]
     assert manifest["versions"]["onnxruntime"] and manifest["latency"] == {}  # this run has no latency stage
     assert not manifest["recommended"] and "No recommendation" in manifest["recommendation"]

@@ -38,9 +38,20 @@ def op_types(folder) -> set[str]:
 
 
 @pytest.mark.slow
-def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(sst2_project, signal_model, final_file):
+def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(
+    sst2_project, signal_model, final_file, monkeypatch
+):
     final = {"name": "final", "source": str(final_file), "limit": 30}
     cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], final_test=final)
+    from sst2bench.stages import quantize as quantize_stage
+
+    real, tuned_on = quantize_stage.quantized, {}
+
+    def recording(cfg, recipe, fp32_onnx_dir, train, tuning):
+        tuned_on[recipe.name] = None if tuning is None else list(tuning["sentence"])
+        return real(cfg, recipe, fp32_onnx_dir, train, tuning)
+
+    monkeypatch.setattr(quantize_stage, "quantized", recording)
     with files_opened() as before_final:
         model = stage_model(cfg, progress=False)
         quantized = stage_quantize(cfg, progress=False)
@@ -57,7 +68,15 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     assert set(final_result.systems) == {"fp32-torch", "fp32-ort", "fp32-ort-fused", "fp32-openvino", "ort-static-qdq", "inc-static"}
     assert final_result.systems["inc-static"].vs_fp32.noninferiority is not None
 
-    assert model.tuning_split["source"] == "train-sentences" and model.tuning_split["tuning"]["rows"] == 40
+    # The 40 tuning sentences in halves: INC's trials saw the tune part only; the recommendation's scores
+    # are on the select part, none of whose sentences any trial scored.
+    assert model.tuning_split["source"] == "train-sentences"
+    assert model.tuning_split["tuning"]["rows"] == 20 and model.tuning_split["select"]["rows"] == 20
+    from sst2bench.stages.common import load_data, tuning_split
+
+    splits = tuning_split(cfg, load_data(cfg)[0])
+    assert tuned_on["inc-static"] == list(splits.tuning["sentence"]) and tuned_on["ort-static-qdq"] is None
+    assert set(tuned_on["inc-static"]).isdisjoint(splits.select["sentence"])
     assert model.tuning_split["fit_train"]["rows"] + model.tuning_split["removed_train_rows"] == 67_349
     fused, exported = op_types(cfg.models_dir / "fp32-onnx-fused"), op_types(cfg.models_dir / "fp32-onnx")
     assert "SkipLayerNormalization" in fused and "SkipLayerNormalization" not in exported
@@ -81,8 +100,8 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
         "inc-static",
         "inc-static@val",
     }
-    assert scored.tuning.source == "train-sentences" and scored.tuning.n == 40 and set(scored.tuning.systems) == set(scored.systems)
-    assert scored.tuning.systems["inc-static"].vs_fp32.n == 40
+    assert scored.tuning.source == "train-sentences" and scored.tuning.part == "select" and scored.tuning.n == 20
+    assert set(scored.tuning.systems) == set(scored.systems) and scored.tuning.systems["inc-static"].vs_fp32.n == 20
     spread = scored.seeds["ort-static-qdq"]
     assert set(spread.counts) == {42, 7} and spread.counts[42] == scored.systems["ort-static-qdq"].correct
     assert spread.min <= spread.median <= spread.max and spread.n == 24
@@ -95,7 +114,7 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
         table.loc["inc-static@val", "tuned on"] == "validation" and table.loc["inc-static@val", "cross-fitted"] == f"{estimate.correct}/24"
     )
     assert table.loc["ort-static-qdq", "seeds min–max"] == f"{spread.min}–{spread.max} (2 seeds)"
-    assert table.loc["fp32-ort-fused", "tuning correct/n"] == f"{scored.tuning.systems['fp32-ort-fused'].correct}/40"
+    assert table.loc["fp32-ort-fused", "select part correct/n"] == f"{scored.tuning.systems['fp32-ort-fused'].correct}/20"
 
     plain = protocol_run(signal_model.torch_dir, also_on_reported=False, seeds=[])
     assert stage_quantize(plain, progress=False).crossfit == {}

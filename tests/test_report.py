@@ -12,6 +12,7 @@ import pytest
 
 from sst2bench.report import (
     RunResults,
+    choice_splits,
     disagreement_matrix,
     first_screen,
     headline_table,
@@ -24,6 +25,7 @@ from sst2bench.results import (
     Comparison,
     Disagreement,
     EndpointResult,
+    EvalSetResult,
     LatencyResult,
     LatencyStats,
     MachineLimit,
@@ -156,6 +158,54 @@ def test_recommendation_passes_over_the_faster_lossy_system(run_dir):
     assert rec.system == "int8-good" and "int8-fast-lossy" in rec.excluded
     assert "cloudflare-workers-ai" not in {c.system for c in rec.candidates}  # a round-trip is not a call
     assert "no tuning split" in rec.chosen_on
+
+
+class Rules:
+    min_relative_accuracy, min_agreement = 0.99, 0.99
+
+
+def test_a_recipe_tuned_until_it_passed_on_the_tune_part_is_judged_on_the_select_part(run_dir):
+    """INC's record says it met its target on the tune part; the recommendation reads only the select
+    part, where it falls short, so that evidence alone cannot make it qualify."""
+    accuracy = AccuracyResult.model_validate_json((run_dir / "accuracy.json").read_text())
+    tuned = scored("int8-tuned", 90, wrong_on=(3,), agreement=0.99)  # on validation, as good as int8-good
+    select = {**accuracy.systems, "int8-tuned": scored("int8-tuned", 84, wrong_on=(1, 2, 3, 4, 5, 6), agreement=0.94)}
+    write_result(
+        run_dir / "accuracy.json",
+        accuracy.model_copy(
+            update={
+                "systems": {**accuracy.systems, "int8-tuned": tuned},
+                "tuning": EvalSetResult(source="train-sentences", part="select", n=N, systems=select),
+            }
+        ),
+    )
+    latency = LatencyResult.model_validate_json((run_dir / "latency.json").read_text())
+    write_result(
+        run_dir / "latency.json", latency.model_copy(update={"results": [*latency.results, measurement("int8-tuned", 1.0, "int8")]})
+    )
+    passed_on_tune = {"trials": [{"trial": 1, "accuracy": 0.9, "passed": True}], "examples": 40}
+    recipe = RecipeResult(
+        path="/m", recipe={"name": "int8-tuned"}, source_graph="x", ops={}, fp32_fallback=[], size_mib=1.0, fp32_size_mib=4.0,
+        quantization_seconds=1.0, tuning=passed_on_tune, tuned_on="tuning",
+    )  # fmt: skip
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes={"int8-tuned": recipe}))
+    tuning_split = {"source": "train-sentences", "tuning": {"rows": 40}, "select": {"rows": N}}
+    write_result(run_dir / "model.json", ModelResult(tuning_split=tuning_split))
+
+    res = RunResults.load(run_dir)
+    rec = recommendation(res, Rules)
+    assert rec.excluded["int8-tuned"].startswith("too few correct") and rec.system == "int8-good"
+    assert "select part" in rec.chosen_on and f"{N} sentences no trial scored" in rec.chosen_on
+    table = choice_splits(res, rec).set_index("choice")
+    assert table.loc["accuracy-aware trials: int8-tuned"].tolist() == ["the tuning split's tune part", 40]
+    assert table.loc["the recommendation and its rules"].tolist() == [rec.chosen_on, N]
+    assert table.loc["the final count", "examples it saw"].startswith("not scored")
+
+    # The same scores read as the tune part's own (a run without a select part) are labelled so.
+    write_result(
+        run_dir / "accuracy.json", res.accuracy.model_copy(update={"tuning": res.accuracy.tuning.model_copy(update={"part": "tune"})})
+    )
+    assert "the ones INC and the search tuned on" in recommendation(RunResults.load(run_dir), Rules).chosen_on
 
 
 def test_two_machines_render_as_one_comparison(tmp_path):

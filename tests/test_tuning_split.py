@@ -64,25 +64,49 @@ def test_length_matched_sample_follows_the_reference_bins_and_is_seeded():
 def test_make_tuning_split_removes_every_phrase_of_a_tuning_sentence_from_train():
     train, validation = labelled(TRAIN), labelled(["a film is so dull ", "a long good film is here "])
     splits = make_tuning_split(train, validation, TuningConfig(size=2, seed=0, length_bins=2))
-    assert splits.source == "train-sentences" and len(splits.tuning) == 2
-    assert set(splits.tuning["sentence"]) <= {TRAIN[row] for row in whole_sentences(TRAIN)}
-    spans = {span for sentence in splits.tuning["sentence"] for span in token_spans(sentence)}
+    assert splits.source == "train-sentences" and len(splits.tuning) == len(splits.select) == 1
+    pool = list(splits.tuning["sentence"]) + list(splits.select["sentence"])  # both parts leave the fine-tune
+    assert set(pool) <= {TRAIN[row] for row in whole_sentences(TRAIN)}
+    spans = {span for sentence in pool for span in token_spans(sentence)}
     assert not any(" ".join(sentence.split()) in spans for sentence in splits.train["sentence"])
     assert len(splits.train) + splits.removed_train_rows == len(TRAIN)
-    assert splits.removed_train_rows == len(rows_contained_in(TRAIN, list(splits.tuning["sentence"])))
+    assert splits.removed_train_rows == len(rows_contained_in(TRAIN, pool))
+
+
+def test_the_select_part_is_held_out_of_the_tune_part_and_leaves_train_as_it_was():
+    train, validation = (
+        labelled(TRAIN),
+        labelled(["a film is so dull ", "a long good film is here ", "one two three four five six seven eight nine "]),
+    )
+    halves = make_tuning_split(train, validation, TuningConfig(size=3, seed=0, length_bins=1, select_fraction=0.34))
+    whole = make_tuning_split(train, validation, TuningConfig(size=3, seed=0, length_bins=1, select_fraction=0))
+    assert (len(halves.tuning), len(halves.select)) == (2, 1) and whole.select is None and len(whole.tuning) == 3
+    assert set(halves.tuning["sentence"]).isdisjoint(halves.select["sentence"])
+    assert sorted([*halves.tuning["sentence"], *halves.select["sentence"]]) == sorted(whole.tuning["sentence"])
+    # The selection reads the select part when there is one, else the tune part; the fine-tune's rows do not move.
+    assert halves.selection is halves.select and whole.selection is whole.tuning
+    assert halves.train["idx"] == whole.train["idx"] and halves.removed_train_rows == whole.removed_train_rows
+    other_seed = make_tuning_split(train, validation, TuningConfig(size=3, seed=5, length_bins=1, select_fraction=0.34))
+    assert len(other_seed.select) == 1
+    for bad in (-0.1, 1.0):
+        with pytest.raises(UserError, match="select_fraction must be in"):
+            TuningConfig(select_fraction=bad)
+    with pytest.raises(UserError, match="leaves the tune or the select part empty"):
+        TuningConfig(size=1, select_fraction=0.5)
+    assert TuningConfig(source="validation", size=1).select_fraction == 0.5  # not used: Intel's protocol tunes and selects on validation
 
 
 def test_tuning_on_validation_is_the_reported_split_and_all_of_train():
     train, validation = labelled(TRAIN), labelled(["a film . "])
     splits = make_tuning_split(train, validation, TuningConfig(source="validation"))
-    assert splits.tuning is validation and splits.train is train and splits.removed_train_rows == 0
+    assert splits.tuning is validation and splits.train is train and splits.removed_train_rows == 0 and splits.select is None
 
 
 def test_real_sst2_tuning_split_is_whole_sentences_matching_validation_lengths(sst2_dir):
     data, _ = load_sst2_tsv(sst2_dir, splits=("train", "validation"))
     splits = make_tuning_split(data["train"], data["validation"], TuningConfig())
-    tuning, train = list(splits.tuning["sentence"]), list(data["train"]["sentence"])
-    assert len(tuning) == 2000 and len(splits.train) == len(train) - splits.removed_train_rows
+    tuning, train = list(splits.tuning["sentence"]) + list(splits.select["sentence"]), list(data["train"]["sentence"])
+    assert len(splits.tuning) == len(splits.select) == 1000 and len(splits.train) == len(train) - splits.removed_train_rows
     mean = lambda rows: sum(len(s.split()) for s in rows) / len(rows)  # noqa: E731
     assert abs(mean(tuning) - mean(data["validation"]["sentence"])) < 1.0 < mean(data["validation"]["sentence"]) - mean(train)
     # Checked by plain substring search, independently of the span index: no longer train row holds a tuning sentence.
@@ -91,7 +115,8 @@ def test_real_sst2_tuning_split_is_whole_sentences_matching_validation_lengths(s
         needle = f" {' '.join(sentence.split())} "
         assert not any(needle in row for row in padded if len(row) > len(needle))
     assert not {" ".join(s.split()) for s in splits.train["sentence"]} & {" ".join(s.split()) for s in tuning}
-    assert make_tuning_split(data["train"], data["validation"], TuningConfig()).tuning["idx"] == splits.tuning["idx"]
+    again = make_tuning_split(data["train"], data["validation"], TuningConfig())
+    assert again.tuning["idx"] == splits.tuning["idx"] and again.select["idx"] == splits.select["idx"]
 
 
 def test_tuning_and_seed_params_are_checked_at_load():

@@ -52,7 +52,10 @@ def _accuracy_counts(res: RunResults, system: str) -> dict[str, Count]:
     counts = {res.reported_split: Count(correct=res.systems[system].correct, n=res.systems[system].n)}
     chosen_on, tuning = res.tuning_scores()
     if system in tuning and not res.chosen_on_reported_split:
-        counts["tuning"] = Count(correct=tuning[system].correct, n=tuning[system].n)
+        part = res.accuracy.tuning.part  # "select": the part no trial scored, where the recommendation chose
+        counts[f"tuning-{part}" if part else "tuning"] = Count(correct=tuning[system].correct, n=tuning[system].n)
+    if res.final.done and system in res.final.systems:
+        counts["final"] = Count(correct=res.final.systems[system].correct, n=res.final.systems[system].n)
     for name, found in res.accuracy.sets.items():
         if system in found.systems:
             counts[name] = Count(correct=found.systems[system].correct, n=found.systems[system].n)

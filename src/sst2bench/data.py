@@ -182,13 +182,17 @@ TUNING_SOURCES = ("train-sentences", "validation")
 class TuningConfig:
     """The tuning split: ``size`` whole train sentences, seeded, length-matched to validation in
     ``length_bins`` word-count bins; or ``source: validation`` for models trained on all of train.
-    ``also_on_reported`` adds, for each accuracy-aware recipe, a copy tuned on the reported split
-    and a 2-fold cross-fitted estimate of it."""
+    ``select_fraction`` of those sentences (seeded) is held out of every accuracy-aware trial and
+    only selects (the recommendation and its rules), so a recipe that tuned until it passed is
+    judged on sentences its tuning never saw; the rest is the *tune* part. ``also_on_reported``
+    adds, for each accuracy-aware recipe, a copy tuned on the reported split and a 2-fold
+    cross-fitted estimate of it."""
 
     source: str = "train-sentences"
     size: int = 2000
     seed: int = 0
     length_bins: int = 10
+    select_fraction: float = 0.5
     also_on_reported: bool = False
 
     def __post_init__(self):
@@ -196,6 +200,12 @@ class TuningConfig:
             raise UserError(f"data.tuning.source must be one of {TUNING_SOURCES}, not {self.source!r}")
         if self.size < 1 or self.length_bins < 1:
             raise UserError("data.tuning.size and data.tuning.length_bins must be at least 1")
+        if not 0 <= self.select_fraction < 1:
+            raise UserError("data.tuning.select_fraction must be in [0, 1): 0 selects on the tune part itself")
+        if self.source == "train-sentences" and self.select_fraction and not 1 <= int(self.select_fraction * self.size) < self.size:
+            raise UserError(
+                f"data.tuning.select_fraction {self.select_fraction:g} of {self.size} sentences leaves the tune or the select part empty"
+            )
 
 
 def token_spans(sentence: str):
@@ -262,12 +272,18 @@ def length_matched_sample(lengths: list[int], reference_lengths: list[int], size
 
 @dataclass(frozen=True)
 class TuningSplit:
-    """The tuning split and the train rows left for fitting (fine-tune and calibration)."""
+    """The tuning split in its two parts and the train rows left for fitting (fine-tune and calibration)."""
 
-    tuning: object  # datasets.Dataset
+    tuning: object  # datasets.Dataset: the tune part, every accuracy-aware trial scores on it
     train: object  # datasets.Dataset: train without every row contained in a tuning sentence
     source: str
     removed_train_rows: int
+    select: object = None  # datasets.Dataset: the select part, or None when selection uses the tune part
+
+    @property
+    def selection(self):
+        """Where the recommendation's rules are applied: the select part when there is one."""
+        return self.select if self.select is not None else self.tuning
 
 
 def make_tuning_split(train, validation, config: TuningConfig) -> TuningSplit:
@@ -287,7 +303,24 @@ def make_tuning_split(train, validation, config: TuningConfig) -> TuningSplit:
     tuning_rows = [whole[i] for i in picked]
     removed = set(rows_contained_in(sentences, [sentences[row] for row in tuning_rows]))
     kept = [row for row in range(len(sentences)) if row not in removed]
-    return TuningSplit(train.select(tuning_rows), train.select(kept), "train-sentences", len(removed))
+    tune_rows, select_rows = tune_and_select(tuning_rows, config.select_fraction, config.seed)
+    return TuningSplit(
+        train.select(tune_rows),
+        train.select(kept),
+        "train-sentences",
+        len(removed),
+        train.select(select_rows) if select_rows else None,
+    )
+
+
+def tune_and_select(rows: list[int], select_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """The tuning split's rows in a seeded *tune* part and a *select* part of ``select_fraction``."""
+    import random
+
+    shuffled = list(rows)
+    random.Random(seed).shuffle(shuffled)
+    held = int(select_fraction * len(rows))
+    return sorted(shuffled[held:]), sorted(shuffled[:held])
 
 
 def describe_split(split) -> dict:

@@ -1,4 +1,4 @@
-"""Which system to deploy: chosen on the tuning split, reported on the validation split.
+"""Which system to deploy: chosen on the tuning split's select part (no trial scored it), reported on the validation split.
 
 A candidate qualifies when it keeps at least ``min_relative_accuracy`` of fp32's correct count
 (counted in whole examples, as the gate counts) and agrees with fp32 on at least

@@ -144,12 +144,14 @@ class RunResults:
     def tuning_scores(self) -> tuple[str, dict[str, SystemAccuracy]]:
         """The split choices are made on, and every system's scores there.
 
-        Reads ``AccuracyResult.tuning`` (the tuning split's scores, each system paired with fp32, as
-        the other evaluation sets are) when the accuracy stage wrote it; a run without one is chosen
+        Reads ``AccuracyResult.tuning`` (the scores on the tuning split's select part, or on the whole
+        tuning split in a run that keeps none, each system paired with fp32) when the accuracy stage wrote it; a run without one is chosen
         on the reported split, and the label says so."""
         tuning = self.accuracy.tuning
         if tuning is not None and tuning.systems and tuning.source != "validation":
-            return f"the tuning split ({tuning.n} sentences)", dict(tuning.systems)
+            if tuning.part == "select":
+                return f"the tuning split's select part ({tuning.n} sentences no trial scored)", dict(tuning.systems)
+            return f"the tuning split ({tuning.n} sentences, the ones INC and the search tuned on)", dict(tuning.systems)
         if tuning is not None and tuning.systems:
             return f"{self.reported_split}, the reported split (params data.tuning.source: validation, Intel's protocol)", dict(
                 tuning.systems
@@ -239,7 +241,7 @@ class RunResults:
 
 
 def recommendation(res: RunResults, check) -> Recommendation:
-    """The system to deploy under the run's ``check`` params (relative floor, agreement), chosen on the tuning split."""
+    """The system to deploy under the run's ``check`` params (relative floor, agreement), chosen on the tuning split's select part."""
     chosen_on, scores = res.tuning_scores()
     batch1 = {name: r.p50_ms for name, r in res.latency_at(1, threads=1).items()}
     candidates = candidate_scores(scores, batch1, res.best_throughput())
@@ -513,6 +515,38 @@ def first_screen(res: RunResults, rec: Recommendation):
     footer = "".join(f"<div>{html.escape(note)}</div>" for note in notes)
     body = html_table(table) if len(table) else ""
     return HTML(page_assets() + answer + cpu + body + f'<div class="sst2bench-notes">{footer}</div>')
+
+
+def choice_splits(res: RunResults, rec: Recommendation):
+    """Which examples each choice of the run saw, from the results: the presets' development split,
+    the trials' tune part, the recommendation's select part, and the final split that made none."""
+    import pandas as pd
+
+    tuned = sorted(n for n, r in res.quantize.recipes.items() if r.tuned_on == "tuning")
+    on_reported = sorted(n for n, r in res.quantize.recipes.items() if r.tuned_on == "validation")
+    parts = (res.model.tuning_split or {}) if res.model.done else {}
+    tune_rows = (parts.get("tuning") or {}).get("rows")
+    rows = [
+        ("the presets' fixed settings (README lists them)", f"{res.reported_split}: the development split", res.accuracy.n or None),
+    ]
+    if tuned:
+        rows.append((f"accuracy-aware trials: {', '.join(tuned)}", "the tuning split's tune part", tune_rows))
+    if on_reported:
+        rows.append(
+            (
+                f"accuracy-aware trials: {', '.join(on_reported)}",
+                f"{res.reported_split}, the reported split (Intel's protocol)",
+                res.accuracy.n,
+            )
+        )
+    rows.append(("the recommendation and its rules", rec.chosen_on, res.accuracy.tuning.n if res.accuracy.tuning else res.accuracy.n))
+    final = (
+        (f"{res.final.source}: no choice, read after every other stage", res.final.n)
+        if res.final.done
+        else (f"not scored ({res.final.reason or 'the final stage has not run'})", None)
+    )
+    rows.append(("the final count", *final))
+    return pd.DataFrame(rows, columns=["choice", "examples it saw", "n"]).astype({"n": "Int64"})
 
 
 def recommendation_table(rec: Recommendation, res: RunResults):

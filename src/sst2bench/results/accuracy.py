@@ -80,6 +80,9 @@ class EvalSetResult(Schema):
     """Every system on one more labelled set, each paired with fp32 PyTorch there."""
 
     source: str
+    # For the tuning split's scores: which part of it they are on ("select": held out of every
+    # trial; "tune": the part trials scored, when the run keeps no select part).
+    part: str | None = None
     status: Status = "done"
     reason: str = ""
     n: int = 0
@@ -119,8 +122,9 @@ class AccuracyResult(StageResult):
     skipped: dict[str, str] = {}
     # The run's other evaluation sets (params ``evaluation_sets``), by name.
     sets: dict[str, EvalSetResult] = {}
-    # Every system on the tuning split (params ``data.tuning``; its ``source`` names where it comes
-    # from): where a recommendation is made, so that the reported split only reports.
+    # Every system on the tuning split's select part (params ``data.tuning``; ``source`` names where
+    # it comes from, ``part`` which part): where a recommendation is made, so that no trial's
+    # evidence and not the reported split decides it.
     tuning: EvalSetResult | None = None
     # Per static recipe: its count over the run's calibration seeds.
     seeds: dict[str, SeedSpread] = {}

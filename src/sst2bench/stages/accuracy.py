@@ -161,7 +161,9 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
         return skipped(out, AccuracyResult, f"no fp32 model: {model.reason}", cfg)
     data, _ = load_data(cfg)
     split = eval_split(cfg, data)
-    tuning = tuning_split(cfg, data).tuning
+    # The recommendation's evidence: the select part, which no accuracy-aware trial scored.
+    splits = tuning_split(cfg, data)
+    selection = splits.selection
     specs, skips = all_specs(cfg)
     quantized = read_result(cfg.runs_dir / "quantize.json", QuantizeResult, missing_ok=True)
     return write_result(
@@ -174,8 +176,9 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
             sets={settings.name: score_set(cfg, specs, settings, progress) for settings in cfg.evaluation_sets},
             tuning=EvalSetResult(
                 source=cfg.data.tuning.source,
-                n=len(tuning),
-                systems=score_all(cfg, specs, tuning, cfg.runs_dir / "predictions" / TUNING_PREDICTIONS, progress),
+                part="select" if splits.select is not None else "tune",
+                n=len(selection),
+                systems=score_all(cfg, specs, selection, cfg.runs_dir / "predictions" / TUNING_PREDICTIONS, progress),
             ),
             seeds=seed_spreads(cfg, quantized, split, progress) if quantized.done else {},
             crossfit=crossfit_estimates(cfg, quantized, split, progress) if quantized.done else {},
@@ -186,8 +189,8 @@ def stage_accuracy(cfg: RunConfig, progress: bool = True) -> AccuracyResult:
 
 def recipe_table(cfg: RunConfig):
     """One row per system: accuracy (count and %), change vs fp32 with its paired interval and verdict,
-    the McNemar p (descriptive and Holm-corrected within the split), size, its count on the tuning split
-    (where choices are made), its calibration seeds' spread and its cross-fitted estimate."""
+    the McNemar p (descriptive and Holm-corrected within the split), size, its count on the tuning split's
+    select part (where the recommendation chooses), its calibration seeds' spread and its cross-fitted estimate."""
     import pandas as pd
 
     from ..noninferiority import DESCRIPTIVE, HOLM, NEWCOMBE
@@ -197,6 +200,7 @@ def recipe_table(cfg: RunConfig):
     sizes = {**model_result(cfg).size_mib, **{name: r.size_mib for name, r in quantized.items()}}
     rows = []
     tuning = accuracy.tuning.systems if accuracy.tuning else {}
+    chosen_on = f"{accuracy.tuning.part} part" if accuracy.tuning and accuracy.tuning.part else "tuning"  # where the recommendation chose
     for name, result in accuracy.systems.items():
         vs, on_tuning, spread = result.vs_fp32, tuning.get(name), accuracy.seeds.get(name)
         estimate = next((e for e in accuracy.crossfit.values() if e.tuned_on_reported == name), None)
@@ -217,8 +221,8 @@ def recipe_table(cfg: RunConfig):
                 f"McNemar p ({HOLM})": round(vs.mcnemar_holm_p, 3) if vs and vs.mcnemar_holm_p is not None else None,
                 "size MiB": sizes.get(name),
                 "tuned on": quantized[name].tuned_on if name in quantized else None,
-                "tuning correct/n": f"{on_tuning.correct}/{on_tuning.n}" if on_tuning else None,
-                "tuning agreement %": round(100 * on_tuning.vs_fp32.agreement, 2) if on_tuning and on_tuning.vs_fp32 else None,
+                f"{chosen_on} correct/n": f"{on_tuning.correct}/{on_tuning.n}" if on_tuning else None,
+                f"{chosen_on} agreement %": round(100 * on_tuning.vs_fp32.agreement, 2) if on_tuning and on_tuning.vs_fp32 else None,
                 "seeds min–max": f"{spread.min}–{spread.max} ({len(spread.counts)} seeds)" if spread else None,
                 "cross-fitted": f"{estimate.correct}/{estimate.total}" if estimate else None,
             }

@@ -47,12 +47,10 @@ def crossfit_enabled(cfg: RunConfig) -> bool:
 
 def reported_halves(cfg: RunConfig, split) -> tuple:
     """The reported split in two seeded halves (``data.tuning.seed``), for 2-fold cross-fitting."""
-    import random
+    from ..data import tune_and_select
 
-    rows = list(range(len(split)))
-    random.Random(cfg.data.tuning.seed).shuffle(rows)
-    middle = len(rows) // 2
-    return split.select(sorted(rows[:middle])), split.select(sorted(rows[middle:]))
+    second, first = tune_and_select(list(range(len(split))), 0.5, cfg.data.tuning.seed)
+    return split.select(first), split.select(second)
 
 
 def artifact_cache() -> ArtifactCache:

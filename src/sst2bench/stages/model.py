@@ -110,7 +110,8 @@ def stage_model(cfg: RunConfig, progress: bool = True) -> ModelResult:
             tuning_split={
                 "source": splits.source,
                 "removed_train_rows": splits.removed_train_rows,
-                "tuning": describe_split(splits.tuning),
+                "tuning": describe_split(splits.tuning),  # the tune part: every accuracy-aware trial
+                "select": describe_split(splits.select) if splits.select is not None else None,  # the recommendation only
                 "fit_train": describe_split(splits.train),
             },
             provenance=provenance(cfg.to_dict()),
