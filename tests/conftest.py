@@ -221,7 +221,7 @@ def quantize_job(job) -> tuple:
     return tuning, method.op_table(job)
 
 
-def measurement(system, p50=None, family="int8", threads=1, batch_size=1, count=40, round_p50_ms=None):
+def measurement(system, p50=None, family="int8", threads=1, batch_size=1, count=40, round_p50_ms=None, backend=""):
     """A fabricated latency measurement: ``count`` calls at ``p50`` ms in three rounds around it,
     or with ``round_p50_ms`` one call per round, at that round's p50."""
     from sst2bench.results import LatencyMeasurement, LatencyStats
@@ -234,6 +234,7 @@ def measurement(system, p50=None, family="int8", threads=1, batch_size=1, count=
         **LatencyStats.from_ns([int(ms * 1e6) for ms in durations_ms], batch_size).model_dump(),
         system=system,
         family=family,
+        backend=backend,
         threads=threads,
         batch_size=batch_size,
         padding="dynamic",

@@ -402,6 +402,8 @@ def test_the_worker_warms_every_batch_once_then_times_length_sorted_neighbours(m
     loaded, *rows, done = run_worker_here(job, [command], monkeypatch, capsys)
     distinct = {tuple(texts[i] for i in batch) for batches in plans.values() for batch in batches}
     assert loaded["event"] == "loaded" and done == {"event": "done"} and loaded["warmup_pass_calls"] == len(distinct) == 12 + 3 + 3
+    assert {row["backend"] for row in rows} == {"recording"}  # what the same-runtime speed-up looks its fp32 up by
+    assert {m.backend for m in map(LatencyMeasurement.model_validate, summarize(rows, 0.95))} == {"recording"}
     warm, timed = RecordingSystem.calls[: len(distinct)], RecordingSystem.calls[len(distinct) :]
     assert sorted(map(tuple, warm)) == sorted(distinct)
     seen = {}

@@ -7,8 +7,9 @@ from sst2bench.recommend import CandidateScore, candidate_scores, needed_correct
 RULES = {"min_relative_accuracy": 0.99, "min_agreement": 0.99, "chosen_on": "the tuning split", "reported_on": "validation"}
 
 
-def candidate(system, correct, agreement, p50=None, samples=None, family="int8", interval=None):
+def candidate(system, correct, agreement, p50=None, samples=None, family="int8", interval=None, rounds=()):
     return CandidateScore(
+        round_p50_ms=list(rounds),
         difference_ci95=interval,
         system=system,
         family=family,
@@ -157,3 +158,22 @@ def test_an_fp32_rerun_that_never_flips_is_not_preferred_over_an_inconclusive_in
     rec = recommend([FP32[0], rerun, candidate("int8", 899, 0.995, p50=2.0, samples=400.0, interval=UNSURE)], **RULES)
     assert rec.system == "int8" and rec.throughput.system == "int8" and "fp32-ort" not in rec.verdicts
     assert "point counts alone" in rec.sentence
+
+
+def test_speed_ties_when_per_round_ranges_overlap_go_to_the_more_accurate():
+    """Per-round p50s that overlap cannot rank two systems by speed: the more accurate one is chosen
+    and the sentence says why; apart, the faster one wins as before."""
+    fast = candidate("fast", 893, 0.995, p50=2.0, rounds=(1.9, 2.0, 2.3))
+    accurate = candidate("accurate", 899, 0.995, p50=2.1, rounds=(2.2, 2.1, 2.0))
+    rec = recommend([*FP32, fast, accurate], **RULES)
+    assert rec.system == "accurate" and "tied on speed with fast (their per-round p50 ranges overlap)" in rec.sentence
+    apart = candidate("accurate", 899, 0.995, p50=2.6, rounds=(2.5, 2.6, 2.7))
+    rec = recommend([*FP32, fast, apart], **RULES)
+    assert rec.system == "fast" and "tied" not in rec.sentence
+
+
+def test_candidates_take_the_median_of_the_per_round_p50s():
+    from .test_noninferiority import scored
+
+    scores = candidate_scores({"a": scored("a", 900, None)}, {"a": [3.0, 1.0, 2.5]}, {})
+    assert scores[0].p50_ms_batch1_1thread == 2.5 and scores[0].round_p50_ms == [3.0, 1.0, 2.5]

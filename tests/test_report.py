@@ -160,6 +160,31 @@ def test_recommendation_passes_over_the_faster_lossy_system(run_dir):
     assert "no tuning split" in rec.chosen_on
 
 
+def test_each_int8_system_is_also_timed_against_its_own_runtimes_fp32(run_dir):
+    latency = LatencyResult.model_validate_json((run_dir / "latency.json").read_text())
+    rows = [
+        measurement("fp32-openvino", 8.0, "fp32", backend="openvino"),
+        measurement("nncf-openvino", 10.0, backend="openvino"),  # slower than its own fp32, as on AVX2
+        measurement("inc-torch", 5.0, backend="torch-int8"),
+    ]
+    results = [r.model_copy(update={"backend": "torch" if r.system == "fp32-torch" else "onnxruntime"}) for r in latency.results]
+    write_result(run_dir / "latency.json", latency.model_copy(update={"results": [*results, *rows]}))
+    accuracy = AccuracyResult.model_validate_json((run_dir / "accuracy.json").read_text())
+    systems = {
+        **accuracy.systems,
+        **{n: scored(n, 90, family="fp32" if n.startswith("fp32") else "int8") for n in ("fp32-openvino", "nncf-openvino", "inc-torch")},
+    }
+    write_result(run_dir / "accuracy.json", accuracy.model_copy(update={"systems": systems}))
+
+    table, _ = headline_table(RunResults.load(run_dir))
+    column = table.set_index("system")["speed-up vs its runtime's fp32 (×, b1, 1 thr)"]
+    assert column["nncf-openvino"] == "0.80 (0.80–0.80)"  # fp32-openvino 8 ms ÷ 10 ms, per round
+    assert column["inc-torch"] == "2.00 (2.00–2.00)"  # fp32-torch 10 ms ÷ 5 ms
+    assert column["int8-good"] == "2.00 (2.00–2.00)"  # ONNX Runtime: against fp32-ort, as the ORT column
+    assert table.set_index("system").loc["nncf-openvino", "speed-up vs fp32 ORT (×, b1, 1 thr)"] == "0.60 (0.60–0.60)"
+    assert column[["fp32-torch", "fp32-ort", "fp32-openvino"]].isna().all()  # an fp32 row is its own runtime's baseline
+
+
 class Rules:
     min_relative_accuracy, min_agreement = 0.99, 0.99
 

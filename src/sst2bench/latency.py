@@ -330,6 +330,7 @@ def worker() -> None:
                 "round": command["round"],
                 "system": spec.name,
                 "family": spec.family,
+                "backend": spec.backend,
                 "threads": job["threads"],
                 "batch_size": batch_size,
                 "padding": job["padding"],
@@ -518,6 +519,7 @@ def summarize(rows: list[dict], confidence: float, tail_calls: int = 8) -> list[
             {
                 "system": system,
                 "family": group[0]["family"],
+                "backend": group[0].get("backend", ""),
                 "threads": threads,
                 "batch_size": batch_size,
                 "padding": padding,

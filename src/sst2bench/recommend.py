@@ -28,7 +28,10 @@ class CandidateScore(BaseModel):
     n: int
     fp32_correct: int
     agreement: float
+    # The median of the per-round p50s at batch 1 / 1 thread: the statistic the speed-up ratios are taken from.
     p50_ms_batch1_1thread: float | None = None
+    # Each round's p50 there; two candidates whose ranges overlap are tied on speed.
+    round_p50_ms: list[float] = []
     best_samples_per_second: float | None = None
     best_setting: str = ""
     # Newcombe's 95 % interval of (this − fp32) accuracy on the same split; None for fp32 itself or when not computed.
@@ -94,6 +97,13 @@ def _passed_over(exclusions: dict[str, tuple[str, str]], needed: int, min_agreem
     return "; ".join(groups)
 
 
+def _ranges_overlap(a: CandidateScore, b: CandidateScore) -> bool:
+    """Whether the two candidates' per-round p50 ranges (min–max) overlap; False without rounds."""
+    if not a.round_p50_ms or not b.round_p50_ms:
+        return False
+    return min(a.round_p50_ms) <= max(b.round_p50_ms) and min(b.round_p50_ms) <= max(a.round_p50_ms)
+
+
 def _ranked_key(candidate: CandidateScore):
     """Ties go to the more accurate, then the more agreeing, then the name (stable and stated)."""
     return (-candidate.correct, -candidate.agreement, candidate.system)
@@ -126,6 +136,10 @@ def recommend(
     pool = [c for c in passing if c.family != "int8" or c in shown] if shown else passing
     timed = [c for c in pool if c.p50_ms_batch1_1thread is not None]
     fastest = min(timed, key=lambda c: (c.p50_ms_batch1_1thread, *_ranked_key(c)), default=None)
+    # Speed cannot separate candidates whose per-round p50 ranges overlap: among those, the accuracy ranking decides.
+    tied = [fastest, *(c for c in timed if c is not fastest and _ranges_overlap(c, fastest))] if fastest else []
+    if len(tied) > 1:
+        fastest = min(tied, key=_ranked_key)
     throughput = [c for c in pool if c.best_samples_per_second is not None]
     busiest = min(throughput, key=lambda c: (-c.best_samples_per_second, *_ranked_key(c)), default=None)
     latency_pick = Pick(system=fastest.system, value=fastest.p50_ms_batch1_1thread, unit="ms p50, batch 1, 1 thread") if fastest else None
@@ -142,6 +156,11 @@ def recommend(
         parts = []
         if fastest:
             parts.append(f"deploy {fastest.system} for single requests ({fastest.p50_ms_batch1_1thread:.2f} ms p50 at batch 1, 1 thread)")
+            if len(tied) > 1:
+                others = ", ".join(c.system for c in tied if c is not fastest)
+                parts[-1] += (
+                    f", tied on speed with {others} (their per-round p50 ranges overlap), so chosen for more correct, then more agreement"
+                )
         if busiest and (fastest is None or busiest.system != fastest.system):
             parts.append(f"{busiest.system} for throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
         elif busiest:
@@ -181,8 +200,11 @@ def _shown(margin: float, min_relative_accuracy: float) -> str:
     )
 
 
-def candidate_scores(systems: dict[str, SystemAccuracy], latency_b1: dict[str, float], throughput: dict[str, tuple[float, str]]):
-    """Candidates from one split's scores (each paired with fp32 PyTorch) and the latency sweep."""
+def candidate_scores(systems: dict[str, SystemAccuracy], latency_b1: dict[str, list[float]], throughput: dict[str, tuple[float, str]]):
+    """Candidates from one split's scores (each paired with fp32 PyTorch) and the latency sweep
+    (``latency_b1``: each system's per-round p50s at batch 1, 1 thread)."""
+    import numpy as np
+
     fp32 = systems.get(FP32_TORCH)
     out = []
     for name, scored in systems.items():
@@ -198,7 +220,8 @@ def candidate_scores(systems: dict[str, SystemAccuracy], latency_b1: dict[str, f
                 n=scored.n,
                 fp32_correct=vs.baseline_correct if vs else (fp32.correct if fp32 else scored.correct),
                 agreement=vs.agreement if vs else 1.0,
-                p50_ms_batch1_1thread=latency_b1.get(name),
+                p50_ms_batch1_1thread=float(np.median(latency_b1[name])) if latency_b1.get(name) else None,
+                round_p50_ms=latency_b1.get(name, []),
                 best_samples_per_second=samples,
                 best_setting=setting,
                 difference_ci95=list(vs.difference_ci95) if vs and vs.difference_ci95_method == NEWCOMBE else None,

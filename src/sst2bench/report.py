@@ -199,16 +199,30 @@ class RunResults:
         from .results.latency import faster_baseline
 
         name = faster_baseline(self.latency, self.fp32_ort_rows(), threads=threads) if self.latency.done else None
-        return (name, self.latency_at(1, threads=threads)[name].p50_ms) if name else None
+        return (name, self.latency_at(1, threads=threads)[name].p50_of_rounds_ms) if name else None
 
-    def speedup(self, system: str, threads: int = 1) -> str | None:
-        """p50 speed-up against the faster fp32 ORT row at batch 1: the median across rounds and its min–max."""
+    def speedup(self, system: str, threads: int = 1, baselines: list[str] | None = None) -> str | None:
+        """p50 speed-up at batch 1 against the faster of ``baselines`` (default: the fp32 ORT rows),
+        per round: the median across rounds and its min–max."""
         from .results.latency import ratio_summary
 
-        ratio = ratio_summary(self.latency, system, self.fp32_ort_rows(), threads=threads) if self.latency.done else None
+        baselines = self.fp32_ort_rows() if baselines is None else baselines
+        ratio = ratio_summary(self.latency, system, baselines, threads=threads) if self.latency.done and baselines else None
         if ratio is None:
             return None
         return f"{ratio.median:.2f}" if ratio.rounds == 1 else f"{ratio.median:.2f} ({ratio.low:.2f}–{ratio.high:.2f})"
+
+    def same_runtime_fp32(self, system: str, threads: int = 1) -> list[str]:
+        """The fp32 rows of the runtime that ran ``system`` (its backend's ``fp32_reference``), measured
+        at batch 1; empty for an fp32 row itself, a remote endpoint or results that name no backend."""
+        from .systems.base import backend
+
+        measured = self.latency_at(1, threads=threads)
+        found = measured.get(system)
+        if found is None or not found.backend:
+            return []
+        reference = getattr(backend(found.backend), "fp32_reference", ())
+        return [] if system in reference else [name for name in reference if name in measured]
 
     def peak_fraction(self, system: str, threads: int = 1):
         return next((f for f in self.latency.peak_fractions if (f.system, f.threads) == (system, threads)), None)
@@ -243,7 +257,7 @@ class RunResults:
 def recommendation(res: RunResults, check) -> Recommendation:
     """The system to deploy under the run's ``check`` params (relative floor, agreement), chosen on the tuning split's select part."""
     chosen_on, scores = res.tuning_scores()
-    batch1 = {name: r.p50_ms for name, r in res.latency_at(1, threads=1).items()}
+    batch1 = {name: r.round_p50_ms for name, r in res.latency_at(1, threads=1).items()}
     candidates = candidate_scores(scores, batch1, res.best_throughput())
     return recommend(candidates, check.min_relative_accuracy, check.min_agreement, chosen_on, res.reported_split)
 
@@ -439,9 +453,10 @@ def headline_table(res: RunResults):
                 "vs fp32 at the floor's margin (verdict)": vs.noninferiority.verdict if vs and vs.noninferiority else None,
                 "McNemar p (Holm-corrected within the table)": f"{vs.mcnemar_holm_p:.3f}" if vs and vs.mcnemar_holm_p is not None else None,
                 "size (MiB)": f"{res.size_mib(name):.1f}" if res.size_mib(name) else None,
-                "p50 (ms, b1, 1 thr)": f"{lat.p50_ms:.2f}" if lat else None,
+                "p50 (ms, b1, 1 thr)": f"{lat.p50_of_rounds_ms:.2f}" if lat else None,
                 "p90 (ms, b1, 1 thr)": f"{lat.p90_ms:.2f}" if lat and 90 in lat.supported_percentiles else None,
                 "speed-up vs fp32 ORT (×, b1, 1 thr)": res.speedup(name),
+                "speed-up vs its runtime's fp32 (×, b1, 1 thr)": res.speedup(name, baselines=res.same_runtime_fp32(name)),
                 "fraction of peak (%, b1, 1 thr)": f"{100 * fraction:.0f}" if fraction else None,
                 "memory added (MiB, b1, 1 thr)": f"{lat.rss_added_after_calls_mib:.0f}" if lat else None,
                 "best throughput (samples/s)": f"{samples[0]:.0f}" if samples else None,
@@ -471,7 +486,9 @@ def headline_table(res: RunResults):
     if baseline:
         notes.append(
             f"Speed-up: p50 of {baseline[0]} (the faster fp32 ONNX Runtime row, {baseline[1]:.2f} ms) ÷ the system's p50, "
-            "per interleaved round: median (min–max)."
+            "per interleaved round: median (min–max); p50 columns are the median of the per-round p50s, the statistic "
+            "the speed-ups and the recommendation use. Against its runtime's fp32: OpenVINO int8 against fp32-openvino, "
+            "PyTorch int8 against fp32-torch, ONNX Runtime int8 against the faster fp32 ORT row."
         )
     if res.latency.done and table["p90 (ms, b1, 1 thr)"].isna().any():
         notes.append(
@@ -564,7 +581,9 @@ def recommendation_table(rec: Recommendation, res: RunResults):
                 "needed (correct)": rec.needed_correct,
                 "agreement with fp32 (%, where chosen)": f"{100 * c.agreement:.1f}",
                 f"correct / n ({res.reported_split}, reported)": f"{reported.correct}/{reported.n}" if reported else None,
-                "p50 (ms, b1, 1 thr)": f"{c.p50_ms_batch1_1thread:.2f}" if c.p50_ms_batch1_1thread is not None else None,
+                "p50 (ms, b1, 1 thr: median of rounds, min–max)": (
+                    f"{c.p50_ms_batch1_1thread:.2f} ({min(c.round_p50_ms):.2f}–{max(c.round_p50_ms):.2f})" if c.round_p50_ms else None
+                ),
                 "best throughput (samples/s)": f"{c.best_samples_per_second:.0f}" if c.best_samples_per_second is not None else None,
                 "verdict": rec.excluded.get(c.system, "qualifies"),
             }
@@ -726,7 +745,7 @@ def figure_pareto(res: RunResults):
     import matplotlib.pyplot as plt
 
     lat = res.latency_at(1, threads=1)
-    points = sorted((lat[n].p50_ms, 100 * r.accuracy, n, r.family) for n, r in res.systems.items() if n in lat)
+    points = sorted((lat[n].p50_of_rounds_ms, 100 * r.accuracy, n, r.family) for n, r in res.systems.items() if n in lat)
     fig, ax = plt.subplots(figsize=(10, 5.2))
     front, best = [], -1.0
     for x, y, *_ in sorted(points, key=lambda p: (p[0], -p[1])):
@@ -961,7 +980,7 @@ def _machine_table(runs: list[RunResults]):
         row = {"system": name}
         for label, res in zip(labels, runs):
             lat, scored = res.latency_at(1, threads=1).get(name), res.systems.get(name)
-            row[f"p50 (ms, b1, 1 thr) · {label}"] = f"{lat.p50_ms:.2f}" if lat else None
+            row[f"p50 (ms, b1, 1 thr) · {label}"] = f"{lat.p50_of_rounds_ms:.2f}" if lat else None
             row[f"speed-up vs fp32 ORT (×) · {label}"] = res.speedup(name)
             row[f"correct / n · {label}"] = f"{scored.correct}/{scored.n}" if scored else None
         rows.append(row)

@@ -52,6 +52,7 @@ class LatencyMeasurement(LatencyStats):
 
     system: str
     family: str
+    backend: str = ""  # the registered backend that ran it (results written before it was kept: empty)
     threads: int
     batch_size: int
     padding: str
@@ -74,6 +75,14 @@ class LatencyMeasurement(LatencyStats):
     rss_added_after_load_mib: float
     rss_added_after_calls_mib: float
     thread_settings: dict
+
+    @property
+    def p50_of_rounds_ms(self) -> float:
+        """The median of the per-round p50s: the one statistic the headline, the recommendation and
+        the speed-up ratios (taken per round) all rest on; the pooled ``p50_ms`` keeps its interval."""
+        import numpy as np
+
+        return float(np.median(self.round_p50_ms)) if self.round_p50_ms else self.p50_ms
 
     def interval_text(self, percentile: int) -> str | None:
         """``"[low, high]"`` for a supported percentile with a recorded interval, else None."""

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..results.core import FP32_OPENVINO
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
 IR_FILE = "openvino_model.xml"
@@ -45,6 +46,8 @@ def compile_properties(threads: int) -> dict:
 @register_backend("openvino")
 class OpenVinoSystem(TokenizingSystem):
     """An OpenVINO model (IR or ONNX file) compiled for the CPU."""
+
+    fp32_reference = (FP32_OPENVINO,)  # fp32 on this runtime, for the same-runtime speed-up
 
     def __init__(self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-openvino"):
         import openvino as ov

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..results.core import FP32_TORCH
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
 
 @register_backend("torch")
 class TorchSystem(TokenizingSystem):
     """A ``transformers`` sequence classifier in eager PyTorch."""
+
+    fp32_reference = (FP32_TORCH,)  # fp32 on this runtime (int8 PyTorch inherits it), for the same-runtime speed-up
 
     def __init__(self, model, tokenizer, config: InferenceConfig | None = None, name: str = "fp32-torch", source: str = "model"):
         import torch
