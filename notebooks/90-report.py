@@ -25,6 +25,7 @@ from sst2bench.paths import project_root
 from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
+    calibration_study,
     choice_splits,
     cloudflare_summary,
     eval_set_table,
@@ -62,6 +63,7 @@ first_screen(res, rec)
 # [Intel's published numbers](#Intel's-published-numbers-beside-this-reproduction) ·
 # [Accuracy](#Accuracy) ·
 # [Non-inferiority](#Non-inferiority-against-fp32) ·
+# [Calibration](#Calibration:-how-much,-and-which-sentences) ·
 # [Final split](#The-final-split) ·
 # [Accuracy against latency](#Accuracy-against-latency) ·
 # [Latency](#Latency-distributions) ·
@@ -126,6 +128,20 @@ if res.systems:
 # %%
 if res.accuracy.done:
     show(noninferiority_table(res.accuracy.systems), notes=noninferiority_notes(res.accuracy.systems))
+
+# %% [markdown]
+# ## Calibration: how much, and which sentences
+# One static recipe recalibrated with each number of sentences, drawn as whole train sentences or
+# as any train row (mostly SST's short phrases), each scored on the tuning split's tune part
+# beside its fp32 graph (params `quantize.calibration_study`). No choice reads this.
+
+# %%
+study_table, study_figure = calibration_study(res)
+if study_table is None:
+    display(Markdown(study_figure))
+else:
+    show(study_table)
+    display(study_figure)
 
 # %% [markdown]
 # ## The final split

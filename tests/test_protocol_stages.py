@@ -16,7 +16,7 @@ from .test_final_split import files_opened
 SMALL = {"calibration_samples": 8, "calibration_max_length": 16}
 
 
-def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test: dict | None = None):
+def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test: dict | None = None, study: dict | None = None):
     values = {
         "model": {"kind": "local", "path": str(model_dir)},
         "data": {"eval_limit": 24, "tuning": {"size": 40, "seed": 1, "also_on_reported": also_on_reported}},
@@ -25,6 +25,7 @@ def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test
             "overrides": {"ort-static-qdq": SMALL, "inc-static": {**SMALL, "max_trials": 2, "tolerable_loss": 0.5}},
             "calibration_seeds": seeds,
             "threads": 1,
+            "calibration_study": study,
         },
         "inference": {"batch_size": 1, "threads": 1},
         "cloudflare": {"enabled": False},
@@ -42,7 +43,8 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     sst2_project, signal_model, final_file, monkeypatch
 ):
     final = {"name": "final", "source": str(final_file), "limit": 30}
-    cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], final_test=final)
+    study = {"recipe": "ort-static-qdq", "sizes": [4, 32], "compositions": ["sentences", "rows"]}
+    cfg = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], final_test=final, study=study)
     from sst2bench.stages import quantize as quantize_stage
 
     real, tuned_on = quantize_stage.quantized, {}
@@ -75,7 +77,7 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     from sst2bench.stages.common import load_data, tuning_split
 
     splits = tuning_split(cfg, load_data(cfg)[0])
-    assert tuned_on["inc-static"] == list(splits.tuning["sentence"]) and tuned_on["ort-static-qdq"] is None
+    assert tuned_on["inc-static"] == list(splits.tuning["sentence"])
     assert set(tuned_on["inc-static"]).isdisjoint(splits.select["sentence"])
     assert model.tuning_split["fit_train"]["rows"] + model.tuning_split["removed_train_rows"] == 67_349
     fused, exported = op_types(cfg.models_dir / "fp32-onnx-fused"), op_types(cfg.models_dir / "fp32-onnx")
@@ -87,6 +89,12 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     assert set(quantized.seed_variants) == {"ort-static-qdq@seed7", "inc-static@seed7"}
     # Another calibration sample gives other activation ranges.
     assert quantized.seed_variants["ort-static-qdq@seed7"].qparams_digest != quantized.recipes["ort-static-qdq"].qparams_digest
+    # The calibration study: every size × composition, scored on the tune part beside the fp32 graph.
+    points = {(p.samples, p.composition): p for p in quantized.calibration_study}
+    assert set(points) == {(4, "sentences"), (32, "sentences"), (4, "rows"), (32, "rows")}
+    assert all(p.n == 20 and p.fp32_correct == points[4, "rows"].fp32_correct for p in points.values())
+    assert len({p.qparams_digest for p in points.values()}) == 4  # each size and each composition calibrates differently
+    assert points[32, "sentences"].mean_words != points[32, "rows"].mean_words
     first, second = quantized.crossfit["inc-static"]
     assert first.tuned_on_idx == second.scored_on_idx and first.scored_on_idx == second.tuned_on_idx
     assert sorted(first.tuned_on_idx + first.scored_on_idx) == list(range(24)) and len(first.tuned_on_idx) == 12
@@ -116,6 +124,10 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     assert table.loc["ort-static-qdq", "seeds min–max"] == f"{spread.min}–{spread.max} (2 seeds)"
     assert table.loc["fp32-ort-fused", "select part correct/n"] == f"{scored.tuning.systems['fp32-ort-fused'].correct}/20"
 
+    from sst2bench.report import RunResults, calibration_study
+
+    table, figure = calibration_study(RunResults.load(cfg.runs_dir))
+    assert len(table) == 4 and figure.axes[0].get_lines()
     plain = protocol_run(signal_model.torch_dir, also_on_reported=False, seeds=[])
     assert stage_quantize(plain, progress=False).crossfit == {}
     again = stage_accuracy(plain, progress=False)

@@ -473,6 +473,26 @@ def test_calibration_padding_feeds_what_inference_sees_unless_the_recipe_says_ma
         assert differing(activations_a, activations_b) and not differing(weights_a, weights_b), name
 
 
+def test_calibration_draws_whole_sentences_unless_the_recipe_says_rows(signal_model, quantized):
+    """By default calibration samples whole train sentences (no row that a longer row contains), the
+    kind of text the model is asked about; "rows" draws from every row, phrases included. The two
+    give other activation ranges and the same weights."""
+    from sst2bench.data import whole_sentences
+    from sst2bench.quantization.calibration import calibration_pool
+
+    train = signal_model.train
+    pool = calibration_pool(train, "sentences")
+    assert sorted(pool["sentence"]) == sorted(train.select(whole_sentences(list(train["sentence"])))["sentence"])
+    assert 0 < len(pool) < len(train) and calibration_pool(train, "rows") is train
+    recipe = preset("ort-static-qdq", **FAST)
+    assert recipe.calibration.composition == "sentences"
+    weights_a, activations_a = weight_and_activation_qparams(quantized(recipe)[0])
+    weights_b, activations_b = weight_and_activation_qparams(quantized(recipe.replace(calibration_composition="rows"))[0])
+    assert differing(activations_a, activations_b) and not differing(weights_a, weights_b)
+    with pytest.raises(UserError, match="composition must be one of"):
+        preset("ort-static-qdq", calibration_composition="phrases")
+
+
 def test_calibration_truncates_where_inference_does_unless_the_recipe_says(signal_model, tmp_path):
     """An unset calibration_max_length is the run's inference max_length: the model and its record follow it."""
     from sst2bench.quantization.run import truncated_as_inference

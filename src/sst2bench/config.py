@@ -101,6 +101,42 @@ class EvalSetConfig:
 
 
 @dataclass
+class CalibrationStudyConfig:
+    """How much calibration data, and which kind, a static recipe needs: ``recipe`` recalibrated with
+    each of ``sizes`` sentences of each ``compositions`` (see CalibrationConfig.composition), each
+    model scored on the tuning split's tune part beside the fp32 graph it came from."""
+
+    recipe: str = "ort-static-qop-fused-rr"
+    sizes: list[int] = field(default_factory=lambda: [32, 128, 512])
+    compositions: list[str] = field(default_factory=lambda: ["sentences", "rows"])
+
+    def __post_init__(self):
+        from .quantization import get_method
+        from .quantization.base import CALIBRATION_COMPOSITIONS
+
+        if (
+            self.recipe not in PRESETS
+            or not preset(self.recipe).is_static
+            or get_method(preset(self.recipe).method).backend != "onnxruntime"
+        ):
+            raise UserError(
+                f"quantize.calibration_study.recipe must name a static ONNX Runtime preset (its models are scored as ONNX graphs), not {self.recipe!r}"
+            )
+        if not self.sizes or any(not isinstance(n, int) or n < 1 for n in self.sizes) or len(set(self.sizes)) != len(self.sizes):
+            raise UserError(f"quantize.calibration_study.sizes must be distinct positive integers, not {self.sizes}")
+        if not self.compositions or not set(self.compositions) <= set(CALIBRATION_COMPOSITIONS):
+            raise UserError(f"quantize.calibration_study.compositions must be some of {CALIBRATION_COMPOSITIONS}, not {self.compositions}")
+
+    def recipes(self, base: Recipe) -> list[Recipe]:
+        """``base`` at every size and composition, named ``<recipe>@cal<size>-<composition>``."""
+        return [
+            base.replace(name=f"{base.name}@cal{size}-{kind}", calibration_samples=size, calibration_composition=kind)
+            for kind in self.compositions
+            for size in self.sizes
+        ]
+
+
+@dataclass
 class QuantizeConfig:
     recipes: list[str] = field(default_factory=lambda: list(PRESETS))
     # Per-recipe field changes with flat field names, e.g. {"inc-static": {"max_trials": 5,
@@ -110,6 +146,8 @@ class QuantizeConfig:
     # Each static recipe is also calibrated with these seeds (besides its own) and scored, to show
     # the spread of its count over calibration samples; empty = the recipe's own seed only.
     calibration_seeds: list[int] = field(default_factory=list)
+    # The calibration size × composition study on the tune part; null (the default) runs none, and the report says so.
+    calibration_study: CalibrationStudyConfig | None = None
 
     def __post_init__(self):
         unknown = [name for name in list(self.recipes) + list(self.overrides) if name not in PRESETS]
@@ -280,6 +318,7 @@ NESTED = {
     (RunConfig, "final_test"): EvalSetConfig,
     (ModelConfig, "finetune"): FinetuneConfig,
     (DataConfig, "tuning"): TuningConfig,
+    (QuantizeConfig, "calibration_study"): CalibrationStudyConfig,
 }
 # Fields that hold a list of the nested kind.
 LISTS = {(RunConfig, "evaluation_sets")}

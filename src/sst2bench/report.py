@@ -796,6 +796,44 @@ def figure_size(res: RunResults):
     return fig
 
 
+def calibration_study(res: RunResults):
+    """params ``quantize.calibration_study`` on the tune part: the table and a figure of each
+    composition's change against fp32 by calibration size, or (None, why not) when it did not run."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    points = res.quantize.calibration_study
+    if not points:
+        return None, "Calibration study not run (params quantize.calibration_study is off for this run)."
+    table = pd.DataFrame(
+        [
+            {
+                "recipe": p.recipe,
+                "composition": p.composition,
+                "calibration sentences": p.samples,
+                "mean words": f"{p.mean_words:.1f}",
+                "correct / n (tune part)": f"{p.correct}/{p.n}",
+                "Δ vs fp32 graph (examples)": f"{p.correct - p.fp32_correct:+d}",
+                "agreement with fp32 (%)": f"{100 * p.agreement:.1f}",
+            }
+            for p in points
+        ]
+    )
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for kind in dict.fromkeys(p.composition for p in points):
+        mine = sorted((p.samples, p.correct - p.fp32_correct) for p in points if p.composition == kind)
+        ax.plot(*zip(*mine), marker="o", label=f"{kind} (mean {next(p.mean_words for p in points if p.composition == kind):.0f} words)")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("calibration sentences")
+    ax.set_ylabel("Δ correct vs fp32 (examples)")
+    ax.set_title(f"{points[0].recipe}: calibration size and composition, tune part (n={points[0].n})")
+    ax.legend()
+    fig.tight_layout()
+    plt.close(fig)
+    return table, fig
+
+
 def figure_confusion(res: RunResults):
     """Every system's confusion matrix as one row of a heatmap: TN, FP, FN, TP counts."""
     import matplotlib.pyplot as plt

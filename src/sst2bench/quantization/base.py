@@ -26,6 +26,10 @@ CALIBRATIONS = ("minmax", "entropy", "percentile")
 # "dynamic": every sentence its own unpadded tensor, as inference at batch 1 sees it;
 # "max_length": batches of batch_size sentences padded to max_length (Intel's recipe).
 CALIBRATION_PADDINGS = ("dynamic", "max_length")
+# Which train rows calibrate: "sentences", whole train sentences (rows no longer row contains: SST's
+# full sentences, the kind of text the model is asked about, ~19 words like validation); "rows",
+# any train row, mostly SST's phrases (~9 words), which give shorter, narrower activation ranges.
+CALIBRATION_COMPOSITIONS = ("sentences", "rows")
 SOURCE_FORMATS = ("onnx", "torch")
 INT8_TYPES = ("uint8", "int8")
 FORMATS = ("QDQ", "QOperator")
@@ -83,6 +87,7 @@ class CalibrationConfig:
     seed: int = 42
     # Padding changes the activation ranges: pad tokens' hidden states go through every MatMul.
     padding: str = "dynamic"
+    composition: str = "sentences"
     percentile: float = 99.999
     # Entropy searches clipping thresholds between num_quantized_bins/2 and num_bins/2 bins: with
     # equal values (optimum's default, 128/128) the only candidate is the full range, i.e. minmax.
@@ -104,6 +109,10 @@ class CalibrationConfig:
             [
                 (self.method in CALIBRATIONS, f"method must be one of {CALIBRATIONS}, not {self.method!r}"),
                 (self.padding in CALIBRATION_PADDINGS, f"padding must be one of {CALIBRATION_PADDINGS}, not {self.padding!r}"),
+                (
+                    self.composition in CALIBRATION_COMPOSITIONS,
+                    f"composition must be one of {CALIBRATION_COMPOSITIONS}, not {self.composition!r}",
+                ),
                 (self.samples >= 1 and self.batch_size >= 1, "samples and batch_size must be at least 1"),
                 (self.max_length is None or self.max_length >= 8, "max_length must be at least 8"),
                 (0 < self.percentile <= 100, "percentile must be in (0, 100]"),

@@ -1,5 +1,6 @@
-"""The calibration sample every static method reads: seeded train sentences, tokenized and fed the
-way the recipe's ``CalibrationConfig.padding`` says (by default as inference at batch 1 sees them)."""
+"""The calibration sample every static method reads: seeded train sentences (whole ones by default,
+``CalibrationConfig.composition``), tokenized and fed the way the recipe's ``CalibrationConfig.padding``
+says (by default as inference at batch 1 sees them)."""
 
 from __future__ import annotations
 
@@ -45,14 +46,31 @@ class CalibrationData:
         return len(self.dataset)
 
 
+def calibration_pool(train_split, composition: str):
+    """The train rows calibration draws from: every row, or only whole sentences (``CalibrationConfig.composition``)."""
+    if composition == "rows":
+        return train_split
+    from ..data import whole_sentences
+
+    key = (train_split._fingerprint, len(train_split))
+    if key not in _WHOLE_ROWS:
+        _WHOLE_ROWS[key] = whole_sentences(list(train_split["sentence"]))
+    return train_split.select(_WHOLE_ROWS[key])
+
+
+# Whole-sentence rows per train split (by its datasets fingerprint): one index, however many recipes calibrate.
+_WHOLE_ROWS: dict[tuple, list[int]] = {}
+
+
 def calibration_data(calibration: CalibrationConfig, tokenizer, train_split) -> CalibrationData:
-    """A seeded sample of ``calibration.samples`` train sentences, tokenized as ``calibration`` says."""
+    """A seeded sample of ``calibration.samples`` train sentences (whole ones by default), tokenized as ``calibration`` says."""
     import datasets
 
     if calibration.max_length is None:
         raise ValueError("calibration max_length is unset: resolve it with quantization.run.truncated_as_inference first")
 
-    sample = train_split.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(train_split))))
+    pool = calibration_pool(train_split, calibration.composition)
+    sample = pool.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(pool))))
     padding = "max_length" if calibration.padding == "max_length" else False
     encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding=padding)
     return CalibrationData(datasets.Dataset.from_dict({name: encoded[name] for name in INPUT_NAMES}), calibration)

@@ -92,7 +92,7 @@ class IncStatic(Method):
     config_class = IncStaticConfig
     is_static = True
     needs_tuning = True
-    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding")
+    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding", "composition")
 
     @classmethod
     def calibration_conflict(cls, config: IncStaticConfig, calibration) -> str | None:

@@ -74,7 +74,7 @@ class IncTorch(Method):
     source_format = "torch"
     output_file = MODEL_FILE
     # INC's PyTorch calibrators: minmax, or KL (entropy) with its own histogram settings.
-    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding")
+    calibration_fields = ("method", "samples", "batch_size", "max_length", "seed", "padding", "composition")
 
     def quantize(self, job: QuantizeJob) -> dict:
         if job.tuning is None:

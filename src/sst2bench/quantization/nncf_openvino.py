@@ -68,7 +68,7 @@ class NncfOpenVino(Method):
     source_format = "onnx"
     output_file = (IR_FILE, WEIGHTS_FILE)
     # NNCF collects its own statistics (its range estimators per preset), one sentence at a time.
-    calibration_fields = ("samples", "max_length", "seed", "padding")
+    calibration_fields = ("samples", "max_length", "seed", "padding", "composition")
 
     def quantize(self, job: QuantizeJob) -> dict:
         return quantize_nncf(job.recipe.config, Path(job.source), Path(job.out_dir), job.calibration)

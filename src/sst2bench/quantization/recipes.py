@@ -23,6 +23,7 @@ CALIBRATION_FIELDS = {
     "calibration_max_length": "max_length",
     "calibration_seed": "seed",
     "calibration_padding": "padding",
+    "calibration_composition": "composition",
     "percentile": "percentile",
     "num_bins": "num_bins",
     "num_quantized_bins": "num_quantized_bins",

@@ -43,6 +43,21 @@ class CrossfitFold(Schema):
     scored_on_idx: list[int]
 
 
+class CalibrationPoint(Schema):
+    """One model of the calibration study: its recipe recalibrated with ``samples`` sentences of one
+    ``composition``, scored on the tuning split's tune part (``n``) beside the fp32 graph there."""
+
+    recipe: str
+    samples: int
+    composition: str
+    mean_words: float  # of the calibration sentences drawn
+    correct: int
+    fp32_correct: int
+    agreement: float  # share of the tune part where it predicts the fp32 graph's label
+    n: int
+    qparams_digest: str | None = None
+
+
 class QuantizeResult(StageResult):
     recipes: dict[str, RecipeResult] = {}
     # Groups of differently named recipes whose quantization parameters are all equal.
@@ -54,6 +69,8 @@ class QuantizeResult(StageResult):
     # Copies (``@val``, ``@fold<N>``, ``@seed<N>``) whose tuning met no target, with INC's message;
     # a recipe with a failed fold has no cross-fitted estimate.
     failed_variants: dict[str, str] = {}
+    # params quantize.calibration_study: empty when the run asks for none.
+    calibration_study: list[CalibrationPoint] = []
 
     def table(self):
         import pandas as pd

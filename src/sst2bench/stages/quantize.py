@@ -48,6 +48,44 @@ def int8_key_params(cfg: RunConfig, recipe, inference, train, tuning) -> dict:
     return params
 
 
+def calibration_study(cfg: RunConfig, chosen, made, splits, fp32_onnx_dir: Path, progress: bool) -> list:
+    """params ``quantize.calibration_study``: its recipe (with the run's overrides) at every size and
+    composition, each scored on the tune part beside the fp32 graph, where no choice is made."""
+    from statistics import mean
+
+    from tqdm.auto import tqdm
+
+    from ..quantization import preset
+    from ..quantization.calibration import calibration_pool
+    from ..quantization.scoring import onnx_scorer
+    from ..results.quantize import CalibrationPoint
+
+    study = cfg.quantize.calibration_study
+    base = next((r for r in chosen if r.name == study.recipe), None) or preset(study.recipe, **cfg.quantize.overrides.get(study.recipe, {}))
+    score = onnx_scorer(fp32_onnx_dir, splits.tuning, replace(cfg.inference, threads=cfg.quantize.threads))
+    fp32 = score((fp32_onnx_dir / "model.onnx").read_bytes())
+    points = []
+    for recipe in tqdm(study.recipes(base), desc="calibration study", unit="model", disable=not progress):
+        record = made(recipe, splits.tuning if recipe.needs_tuning else None, "tuning")
+        scored = score((Path(record.path) / "model.onnx").read_bytes())
+        pool = calibration_pool(splits.train, recipe.calibration.composition)
+        drawn = pool.shuffle(seed=recipe.calibration.seed).select(range(min(recipe.calibration.samples, len(pool))))
+        points.append(
+            CalibrationPoint(
+                recipe=base.name,
+                samples=recipe.calibration.samples,
+                composition=recipe.calibration.composition,
+                mean_words=round(mean(len(s.split()) for s in drawn["sentence"]), 2),
+                correct=scored.correct,
+                fp32_correct=fp32.correct,
+                agreement=sum(a == b for a, b in zip(scored.predicted, fp32.predicted)) / len(fp32.predicted),
+                n=len(fp32.predicted),
+                qparams_digest=record.qparams_digest,
+            )
+        )
+    return points
+
+
 def quantized(cfg: RunConfig, recipe, fp32_onnx_dir: Path, train, tuning) -> tuple[Path, bool]:
     """The int8 model of ``recipe``: from the cache, or made now. Returns (folder, cache hit)."""
     from ..cache import CacheKey
@@ -128,6 +166,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
                 ]
     records = {name: r for name, r in records.items() if r is not None}
     variants = {name: r for name, r in variants.items() if r is not None}
+    study = calibration_study(cfg, chosen, made, splits, Path(model.onnx_dir), progress) if cfg.quantize.calibration_study else []
     previous = read_result(out, QuantizeResult, missing_ok=True) if recipes else QuantizeResult()
     merged = {**previous.recipes, **records}
     # Distinct recipes with equal scales and zero points: the options that tell them apart changed
@@ -145,6 +184,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
             identical_qparams=identical,
             seed_variants={**previous.seed_variants, **variants},
             crossfit={**previous.crossfit, **crossfit},
+            calibration_study=study or previous.calibration_study,
             failed_variants={
                 **{name: why for name, why in previous.failed_variants.items() if name not in records and name not in variants},
                 **failures,
