@@ -38,12 +38,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="*")
     parser.add_argument("--paddings", nargs="*")
     parser.add_argument("--no-peak", action="store_true", help="skip the machine's matrix-multiply limit")
+    parser.add_argument("--no-warmup-pass", action="store_true", help="time without the untimed call on every input shape first")
     args = parser.parse_args()
     anchor_user_paths()
 
     cfg = load_run(args.run)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("run", "systems", "no_peak") and v is not None}
-    settings = dataclasses.replace(cfg.latency, **overrides, **({"peak": False} if args.no_peak else {}))
+    overrides = {k: v for k, v in vars(args).items() if k not in ("run", "systems", "no_peak", "no_warmup_pass") and v is not None}
+    switches = {**({"peak": False} if args.no_peak else {}), **({"warmup_pass": False} if args.no_warmup_pass else {})}
+    settings = dataclasses.replace(cfg.latency, **overrides, **switches)
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
     texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
     specs, skipped = all_specs(cfg)
@@ -59,6 +61,11 @@ def main() -> None:
     print(f"load average when it ended (other processes on this machine): {os.getloadavg()[0]:.1f}")
     print(f"{settings.rounds} interleaved rounds; skipped: {skipped or 'none'}\n")
     print(result.table().to_string(index=False))
+    print("\nPer-round p50 (ms), rounds in time order; the first round pays whatever the warm-up did not")
+    for m in result.results:
+        first, later = m.round_p50_ms[0], sorted(m.round_p50_ms[1:])
+        change = f"first vs median of later {first / later[len(later) // 2] - 1:+.1%}" if later else ""
+        print(f"  t={m.threads} b={m.batch_size} {m.system:28s} {' '.join(f'{v:.2f}' for v in m.round_p50_ms)}  {change}")
     print("\nSpeed-up over the faster fp32 baseline: median [min–max] over rounds")
     for ratio in result.ratios:
         print(
