@@ -284,9 +284,11 @@ def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, mo
     stage_model(cfg, progress=False)
     # The stand-in was fitted without the tuning sentences' phrases, and its card names both sets by checksum.
     record, card = json.loads((cfg.fp32_dir / "standin.json").read_text()), (cfg.fp32_dir / "README.md").read_text()
-    assert record["fit_data"]["tuning"]["rows"] == record["tuning"]["n"] == 200 and record["fit_data"]["fine_tune_rows"] == 1500
+    assert record["fit_data"]["tuning"]["rows"] == record["tuning"]["n"] == 100 == record["fit_data"]["select"]["rows"]  # 200 in halves
+    assert record["fit_data"]["fine_tune_rows"] == 1500
     assert record["fit_data"]["train"]["rows"] + record["fit_data"]["removed_train_rows"] == 67_349
-    assert record["fit_data"]["tuning"]["sha256"] in card and record["fit_data"]["train"]["sha256"] in card
+    fit = record["fit_data"]
+    assert fit["tuning"]["sha256"] in card and fit["select"]["sha256"] in card and fit["train"]["sha256"] in card
     stage_quantize(cfg, progress=False)
     stage_accuracy(cfg, progress=False)
     # --allow-dirty: the test is about a broken model, and a developer's tree may hold uncommitted work.

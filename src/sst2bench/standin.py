@@ -253,7 +253,8 @@ def model_card(info: dict) -> str:
     fit = info["fit_data"]
     fit_rows = "\n".join(
         f"| {name} | {part['rows']} | {part['mean_words']} | `{part['sha256']}` |"
-        for name, part in (("fine-tune", fit["train"]), ("tuning", fit["tuning"]))
+        for name, part in (("fine-tune", fit["train"]), ("tuning: tune part", fit["tuning"]), ("tuning: select part", fit.get("select")))
+        if part
     )
     tuning_accuracy = info["tuning"]
     return f"""---
@@ -271,7 +272,7 @@ converted exactly from `{BASE_MODEL_ID}` as shipped in the PyPI package `{BASE_P
 
 **Validation accuracy: {accuracy["correct"]}/{accuracy["n"]} = {100 * accuracy["accuracy"]:.2f} %**
 (95 % bootstrap interval {100 * accuracy["accuracy_ci95"][0]:.2f}–{100 * accuracy["accuracy_ci95"][1]:.2f} %).
-On the tuning split: {tuning_accuracy["correct"]}/{tuning_accuracy["n"]} = {100 * tuning_accuracy["accuracy"]:.2f} %.
+On the tuning split's tune part: {tuning_accuracy["correct"]}/{tuning_accuracy["n"]} = {100 * tuning_accuracy["accuracy"]:.2f} %.
 
 ## Base weights
 - `model.safetensors` sha256 `{info["base_sha256"]}`
@@ -283,10 +284,11 @@ On the tuning split: {tuning_accuracy["correct"]}/{tuning_accuracy["n"]} = {100 
 | --- | --- | --- |
 {data}
 
-The tuning split ({fit["tuning_source"]}) is where every accuracy-aware choice is made. Taken from
-train, it holds whole train sentences (rows no longer train row contains), length-matched to
-validation; the {fit["removed_train_rows"]} train rows contained in a tuning sentence were left out
-of the fine-tune (row checksums: sha256 of `idx<TAB>sentence<TAB>label` lines).
+The tuning split ({fit["tuning_source"]}) is where every accuracy-aware choice is made: trials on
+its tune part, the recommendation on its select part. Taken from train, it holds whole train
+sentences (rows no longer train row contains), length-matched to validation; the
+{fit["removed_train_rows"]} train rows contained in a sentence of either part were left out of the
+fine-tune (row checksums: sha256 of `idx<TAB>sentence<TAB>label` lines).
 
 | set | rows | mean words | sha256 |
 | --- | --- | --- | --- |
@@ -361,6 +363,7 @@ def build_standin(out_dir: Path | str, splits, validation, data_files, config: F
             "train": describe_split(splits.train),
             "fine_tune_rows": len(train),
             "tuning": describe_split(splits.tuning),
+            "select": describe_split(splits.select) if splits.select is not None else None,
         },
         "training": training,
         **scored,

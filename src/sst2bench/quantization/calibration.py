@@ -1,4 +1,4 @@
-"""The calibration sample every static method reads: seeded train sentences (whole ones by default,
+"""The calibration sample every static method reads: seeded train rows (or only whole sentences,
 ``CalibrationConfig.composition``), tokenized and fed the way the recipe's ``CalibrationConfig.padding``
 says (by default as inference at batch 1 sees them)."""
 
@@ -63,7 +63,7 @@ _WHOLE_ROWS: dict[tuple, list[int]] = {}
 
 
 def calibration_data(calibration: CalibrationConfig, tokenizer, train_split) -> CalibrationData:
-    """A seeded sample of ``calibration.samples`` train sentences (whole ones by default), tokenized as ``calibration`` says."""
+    """A seeded sample of ``calibration.samples`` train rows (of whole sentences with composition "sentences"), tokenized as ``calibration`` says."""
     import datasets
 
     if calibration.max_length is None:
