@@ -127,7 +127,7 @@ if res.systems:
 
 # %%
 if res.accuracy.done:
-    show(noninferiority_table(res.accuracy.systems), notes=noninferiority_notes(res.accuracy.systems))
+    display(show(noninferiority_table(res.accuracy.systems), notes=noninferiority_notes(res.accuracy.systems)))
 
 # %% [markdown]
 # ## Calibration: how much, and which sentences
@@ -140,7 +140,7 @@ study_table, study_figure = calibration_study(res)
 if study_table is None:
     display(Markdown(study_figure))
 else:
-    show(study_table)
+    display(show(study_table))
     display(study_figure)
 
 # %% [markdown]
@@ -153,7 +153,7 @@ else:
 # %%
 if res.final.done:
     display(Markdown(f"`{res.final.source}` · {res.final.n} examples · sha256 `{res.final.sha256}`"))
-    show(noninferiority_table(res.final.systems), notes=noninferiority_notes(res.final.systems))
+    display(show(noninferiority_table(res.final.systems), notes=noninferiority_notes(res.final.systems)))
 else:
     display(Markdown(f"Final split not scored: {res.final.reason or 'the final stage has not run'}."))
 

@@ -184,7 +184,9 @@ class TuningConfig:
     ``length_bins`` word-count bins; or ``source: validation`` for models trained on all of train.
     ``select_fraction`` of those sentences (seeded) is held out of every accuracy-aware trial and
     only selects (the recommendation and its rules), so a recipe that tuned until it passed is
-    judged on sentences its tuning never saw; the rest is the *tune* part. ``also_on_reported``
+    judged on sentences its tuning never saw; the rest is the *tune* part (with ``source:
+    validation``, Intel's protocol, there is no select part: tuning and selection both use the
+    reported split, and the report says so). ``also_on_reported``
     adds, for each accuracy-aware recipe, a copy tuned on the reported split and a 2-fold
     cross-fitted estimate of it."""
 
@@ -202,7 +204,7 @@ class TuningConfig:
             raise UserError("data.tuning.size and data.tuning.length_bins must be at least 1")
         if not 0 <= self.select_fraction < 1:
             raise UserError("data.tuning.select_fraction must be in [0, 1): 0 selects on the tune part itself")
-        if self.source == "train-sentences" and self.select_fraction and not 1 <= int(self.select_fraction * self.size) < self.size:
+        if self.source == "train-sentences" and self.select_fraction and not 1 <= int(self.select_fraction * self.size + 1e-9) < self.size:
             raise UserError(
                 f"data.tuning.select_fraction {self.select_fraction:g} of {self.size} sentences leaves the tune or the select part empty"
             )
@@ -319,7 +321,7 @@ def tune_and_select(rows: list[int], select_fraction: float, seed: int) -> tuple
 
     shuffled = list(rows)
     random.Random(seed).shuffle(shuffled)
-    held = int(select_fraction * len(rows))
+    held = int(select_fraction * len(rows) + 1e-9)  # 0.57 × 100 is 56.99… in floating point
     return sorted(shuffled[held:]), sorted(shuffled[:held])
 
 

@@ -166,16 +166,18 @@ def recommend(
         elif busiest:
             parts.append(f"also the highest throughput ({busiest.best_samples_per_second:.0f} samples/s, {busiest.best_setting})")
         kept = f"{len(passing)} systems that keep {rule} on {chosen_on}"
+        # After a speed tie the pick is the most accurate of the tied, not the fastest: say so.
+        fastest_of = "the fastest (up to that tie) of" if len(tied) > 1 else "the fastest of"
         if not verdicts:
-            why = f"the fastest of {kept}"
+            why = f"{fastest_of} {kept}"
         elif shown:
-            which = "the only one" if len(shown) == 1 else f"the fastest of the {len(shown)}"
+            which = "the only one" if len(shown) == 1 else f"{fastest_of} the {len(shown)}"
             why = f"of the {kept}, {which} shown {_shown(margin, min_relative_accuracy)}"
             others = [f"{c.system} ({verdicts[c.system]})" for c in passing if verdicts.get(c.system, NON_INFERIOR) != NON_INFERIOR]
             why += f"; not shown non-inferior: {', '.join(others)}" if others else ""
         else:
             why = (
-                f"the fastest of {kept}; none of those compared with fp32 is shown {_shown(margin, min_relative_accuracy)}, "
+                f"{fastest_of} {kept}; none of those compared with fp32 is shown {_shown(margin, min_relative_accuracy)}, "
                 "so this choice rests on point counts alone"
             )
         sentence = f"{'; '.join(parts).capitalize()}: {why}" + (f"; passed over — {passed_over}." if passed_over else ".")
