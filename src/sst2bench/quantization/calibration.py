@@ -58,6 +58,12 @@ def calibration_pool(train_split, composition: str):
     return train_split.select(_WHOLE_ROWS[key])
 
 
+def calibration_sample(calibration: CalibrationConfig, train_split):
+    """The train rows ``calibration`` draws: ``samples`` of its composition's pool, seeded."""
+    pool = calibration_pool(train_split, calibration.composition)
+    return pool.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(pool))))
+
+
 # Whole-sentence rows per train split (by its datasets fingerprint): one index, however many recipes calibrate.
 _WHOLE_ROWS: dict[tuple, list[int]] = {}
 
@@ -69,8 +75,7 @@ def calibration_data(calibration: CalibrationConfig, tokenizer, train_split) -> 
     if calibration.max_length is None:
         raise ValueError("calibration max_length is unset: resolve it with quantization.run.truncated_as_inference first")
 
-    pool = calibration_pool(train_split, calibration.composition)
-    sample = pool.shuffle(seed=calibration.seed).select(range(min(calibration.samples, len(pool))))
+    sample = calibration_sample(calibration, train_split)
     padding = "max_length" if calibration.padding == "max_length" else False
     encoded = tokenizer(list(sample["sentence"]), truncation=True, max_length=calibration.max_length, padding=padding)
     return CalibrationData(datasets.Dataset.from_dict({name: encoded[name] for name in INPUT_NAMES}), calibration)

@@ -56,7 +56,7 @@ def calibration_study(cfg: RunConfig, chosen, made, splits, fp32_onnx_dir: Path,
     from tqdm.auto import tqdm
 
     from ..quantization import preset
-    from ..quantization.calibration import calibration_pool
+    from ..quantization.calibration import calibration_sample
     from ..quantization.scoring import onnx_scorer
     from ..results.quantize import CalibrationPoint
 
@@ -68,8 +68,7 @@ def calibration_study(cfg: RunConfig, chosen, made, splits, fp32_onnx_dir: Path,
     for recipe in tqdm(study.recipes(base), desc="calibration study", unit="model", disable=not progress):
         record = made(recipe, splits.tuning if recipe.needs_tuning else None, "tuning")
         scored = score((Path(record.path) / "model.onnx").read_bytes())
-        pool = calibration_pool(splits.train, recipe.calibration.composition)
-        drawn = pool.shuffle(seed=recipe.calibration.seed).select(range(min(recipe.calibration.samples, len(pool))))
+        drawn = calibration_sample(recipe.calibration, splits.train)
         points.append(
             CalibrationPoint(
                 recipe=base.name,
