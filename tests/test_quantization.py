@@ -985,3 +985,25 @@ def test_tuning_scores_a_static_int8_model_exactly_as_one_sentence_per_call(name
     scored = score(model_bytes)
     assert np.allclose(scored.probabilities, np.asarray([p.probabilities for p in one_per_call]), rtol=0, atol=1e-6)
     assert scored.predicted == tuple(p.label for p in one_per_call)
+
+
+def test_the_accuracy_stage_batches_one_length_only_where_a_graphs_rows_are_independent(quantized, signal_model, tuning_split):
+    """fp32 and static int8 graphs are scored in same-length batches (batch 1's predictions, test
+    above); a dynamic int8 graph, whose activation ranges are taken per call, and PyTorch keep one
+    sentence per call, as does any run that is not scored one sentence per call."""
+    from sst2bench.systems import InferenceConfig, OrtSystem, SystemSpec
+    from sst2bench.systems.base import scoring_protocol
+
+    static, dynamic = quantized(fast("ort-static-qop-fused"))[0], quantized(fast("ort-dynamic"))[0]
+
+    def protocol(path, backend="onnxruntime", run=None):
+        return scoring_protocol(SystemSpec("s", backend, str(path), "int8"), run or InferenceConfig())
+
+    assert protocol(signal_model.onnx_dir).same_length_batches and protocol(static).same_length_batches
+    assert protocol(dynamic) == InferenceConfig() and protocol(signal_model.torch_dir, "torch") == InferenceConfig()
+    assert protocol(static, run=InferenceConfig(batch_size=8)) == InferenceConfig(batch_size=8)
+    # Why dynamic int8 is left out: batched with other sentences of its length, a sentence gets other probabilities.
+    texts, model_bytes = list(tuning_split["sentence"]), (dynamic / "model.onnx").read_bytes()
+    batched = OrtSystem(signal_model.onnx_dir, protocol(static), model_bytes=model_bytes).predict(texts)
+    one_per_call = OrtSystem(signal_model.onnx_dir, InferenceConfig(), model_bytes=model_bytes).predict(texts)
+    assert not np.allclose([p.probabilities for p in batched], [p.probabilities for p in one_per_call], rtol=0, atol=1e-6)

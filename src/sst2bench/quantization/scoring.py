@@ -13,22 +13,17 @@ from pathlib import Path
 
 from .base import TuningScore
 
-# Sentences per call when one token length is batched (any size gives the same predictions).
-SAME_LENGTH_BATCH = 32
-
 
 def onnx_scorer(model_dir: Path, split, inference) -> Callable[[bytes], TuningScore]:
     """``score(model_bytes) -> TuningScore`` on ``split`` (sentence, label), with ``model_dir``'s
     tokenizer and labels and the given inference settings."""
-    from dataclasses import replace
-
     import numpy as np
 
     from ..systems import OrtSystem
+    from ..systems.base import in_same_length_batches
 
     texts, gold = list(split["sentence"]), tuple(int(label) for label in split["label"])
-    if inference.batch_size == 1 and inference.padding == "dynamic":
-        inference = replace(inference, batch_size=SAME_LENGTH_BATCH, same_length_batches=True)
+    inference = in_same_length_batches(inference)
 
     def score(model_bytes: bytes) -> TuningScore:
         predicted = OrtSystem(model_dir, inference, model_bytes=model_bytes).predict(texts)

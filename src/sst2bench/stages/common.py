@@ -125,8 +125,9 @@ def all_specs(cfg: RunConfig, timed: bool = False) -> tuple[list[SystemSpec], di
 
 
 def score(cfg: RunConfig, spec: SystemSpec, split, progress: bool = True) -> tuple[dict, Path]:
-    """``spec`` scored on ``split`` under the run's inference settings, from the artifact cache when
-    the model's content, the examples, the settings, the code and the CPU are all unchanged.
+    """``spec`` scored on ``split`` under the run's inference settings (in same-length batches where
+    its rows are independent: ``systems.base.scoring_protocol``), from the artifact cache when the
+    model's content, the examples, the settings, the code and the CPU are all unchanged.
 
     Returns the accuracy report and the cached predictions file.
     """
@@ -135,17 +136,19 @@ def score(cfg: RunConfig, spec: SystemSpec, split, progress: bool = True) -> tup
     from ..cache import CacheKey
     from ..evaluation import score_system
     from ..systems import backend
+    from ..systems.base import scoring_protocol
 
+    inference = scoring_protocol(spec, cfg.inference)
     key = CacheKey.make(
         "predictions",
-        ("sst2bench.evaluation", backend(spec.backend).__module__),
+        ("sst2bench.evaluation", "sst2bench.systems.base", backend(spec.backend).__module__),
         inputs={"model": spec.path},
-        params={"backend": spec.backend, "inference": asdict(cfg.inference), "examples": split_digest(split)},
+        params={"backend": spec.backend, "inference": asdict(inference), "examples": split_digest(split)},
         measured=True,  # int8 kernels differ by instruction set, and so can a prediction
     )
 
     def predict(folder: Path) -> None:
-        result = score_system(spec.load(cfg.inference), split, folder / "predictions.jsonl", progress)
+        result = score_system(spec.load(inference), split, folder / "predictions.jsonl", progress)
         (folder / "score.json").write_text(json.dumps(result))
 
     folder, hit = artifact_cache().get_or_make(key, predict)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -63,6 +63,25 @@ class InferenceConfig:
             raise UserError("same_length_batches needs padding='dynamic' (max_length padding pads every row anyway)")
         if self.batch_size < 1 or self.threads < 1 or self.max_length < 2:
             raise UserError("batch_size and threads must be at least 1, max_length at least 2")
+
+
+# Sentences per call when only one token length is batched (any size gives the same predictions).
+SAME_LENGTH_BATCH = 32
+
+
+def in_same_length_batches(inference: InferenceConfig) -> InferenceConfig:
+    """The one-sentence-per-call protocol as same-length batches: for a model whose rows do not depend
+    on each other, the same predictions in fewer calls. Any other setting is returned unchanged."""
+    if inference.batch_size == 1 and inference.padding == "dynamic":
+        return replace(inference, batch_size=SAME_LENGTH_BATCH, same_length_batches=True)
+    return inference
+
+
+def scoring_protocol(spec: SystemSpec, inference: InferenceConfig) -> InferenceConfig:
+    """The settings ``spec`` is scored with under the run's ``inference``: in same-length batches
+    when its backend's ``rows_independent`` says its rows are (fp32 and static int8 graphs)."""
+    independent = getattr(backend(spec.backend), "rows_independent", None)
+    return in_same_length_batches(inference) if independent is not None and independent(spec) else inference
 
 
 def predictions_from_logits(logits) -> list[Prediction]:

@@ -9,6 +9,10 @@ from ..errors import UserError
 from ..results.core import FP32_ORT, FP32_ORT_FUSED
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
+# Operators whose output for one row depends on the other rows of the call: dynamic quantization
+# computes one activation range per tensor, i.e. per call (ORT's fused forms included).
+BATCH_DEPENDENT_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "DynamicQuantizeLSTM"})
+
 
 @register_backend("onnxruntime")
 class OrtSystem(TokenizingSystem):
@@ -50,6 +54,18 @@ class OrtSystem(TokenizingSystem):
     @staticmethod
     def claims(path: Path) -> bool:
         return any(path.glob("*.onnx"))
+
+    @staticmethod
+    def rows_independent(spec: SystemSpec) -> bool:
+        """Whether a row's output is independent of the other rows of its call: true of fp32 and
+        static int8 graphs, false where dynamic quantization takes one activation range per call."""
+        import onnx
+
+        files = sorted(Path(spec.path).glob("*.onnx"))
+        if len(files) != 1:
+            return False
+        graph = onnx.load(str(files[0]), load_external_data=False).graph
+        return not {node.op_type for node in graph.node} & BATCH_DEPENDENT_OPS
 
     @classmethod
     def from_spec(cls, spec: SystemSpec, inference: InferenceConfig) -> OrtSystem:
