@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?=
 KERNEL := sst2bench
 
-.PHONY: help venv browser hub-server lint format test report check standin evaluate lab clean
+.PHONY: help venv browser hub-server lint format test report check checkpoints standin evaluate lab clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ report: venv ## build reports/ for every run (RUN=standin for one); runs missing
 check: venv ## run the short `ci` run (or RUN=...), then the accuracy gate against params/baselines/<run>/<ISA class>.json
 	$(BIN)/sst2bench report --runs $(or $(RUN),ci) --quick
 	$(BIN)/sst2bench check --run $(or $(RUN),ci)
+
+checkpoints: venv ## the stand-in (or RUN=ci) fine-tuned again with seed 2, then each int8 delta on both checkpoints (reports/checkpoints/)
+	$(BIN)/sst2bench report --runs $(or $(RUN),standin) $(or $(RUN),standin)-seed2 $(if $(filter ci,$(RUN)),--quick)
+	$(BIN)/sst2bench report --checkpoints runs/$(or $(RUN),standin) runs/$(or $(RUN),standin)-seed2
 
 standin: venv ## build the offline stand-in model (convert all-MiniLM-L6-v2, fine-tune on SST-2)
 	$(BIN)/sst2bench build-standin

@@ -6,7 +6,7 @@ from sst2bench.errors import UserError
 from .conftest import REPO
 
 
-@pytest.mark.parametrize("run", ["standin", "ci", "distilbert"])
+@pytest.mark.parametrize("run", ["standin", "ci", "distilbert", "standin-seed2", "ci-seed2"])
 def test_committed_runs_load(run):
     cfg = load_run(run, params_dir=REPO / "params")
     assert cfg.run == run and cfg.quantize.recipe_objects()
@@ -24,3 +24,28 @@ def test_typos_and_bad_values_name_the_key(tmp_path):
         load_run(str(tmp_path / "bad.yaml"))
     with pytest.raises(UserError, match="runs: "):
         load_run("nope", params_dir=tmp_path)
+
+
+def test_a_run_that_extends_another_changes_only_what_it_names(tmp_path):
+    """``extends``: mappings merged key by key, lists and values replaced; the run is named by its own
+    file; a loop, a missing parent and a non-name are refused."""
+    (tmp_path / "base.yaml").write_text(
+        "model: {kind: standin, finetune: {seed: 42, epochs: 1.0}}\nquantize: {recipes: [ort-dynamic, ort-static-qdq], threads: 2}\n"
+    )
+    (tmp_path / "child.yaml").write_text("extends: base\nmodel: {finetune: {seed: 2}}\nquantize: {recipes: [ort-dynamic]}\n")
+    base, child = load_run("base", params_dir=tmp_path), load_run("child", params_dir=tmp_path)
+    assert (child.run, child.model.finetune.seed, child.model.finetune.epochs) == ("child", 2, 1.0)
+    assert child.model.kind == "standin" and child.quantize.recipes == ["ort-dynamic"] and child.quantize.threads == 2
+    assert (base.run, base.model.finetune.seed, base.quantize.recipes) == ("base", 42, ["ort-dynamic", "ort-static-qdq"])
+    committed = load_run("standin-seed2", params_dir=REPO / "params")
+    assert committed.model.finetune.seed != load_run("standin", params_dir=REPO / "params").model.finetune.seed
+    (tmp_path / "a.yaml").write_text("extends: b\n")
+    (tmp_path / "b.yaml").write_text("extends: a\n")
+    with pytest.raises(UserError, match="loops back"):
+        load_run("a", params_dir=tmp_path)
+    (tmp_path / "orphan.yaml").write_text("extends: nowhere\n")
+    with pytest.raises(UserError, match="no run 'nowhere'"):
+        load_run("orphan", params_dir=tmp_path)
+    (tmp_path / "two.yaml").write_text("extends: [base, child]\n")
+    with pytest.raises(UserError, match="extends must name one run"):
+        load_run("two", params_dir=tmp_path)

@@ -34,6 +34,7 @@ from sst2bench.results import (
     QuantizeResult,
     RecipeResult,
     SystemAccuracy,
+    read_result,
     write_result,
 )
 
@@ -591,3 +592,39 @@ def test_a_sha_the_model_stage_records_is_used_as_recorded(run_dir):
     res = RunResults.load(run_dir)
     res.model = Recorded(fp32_dir="/nowhere", fp32_weights_sha256=sha(b"recorded"))
     assert fp32_weights(res).sha256 == sha(b"recorded") and fp32_weights(res).source == "recorded by the model stage"
+
+
+# ---------------------------------------------------------------- one recipe on several fp32 checkpoints
+
+
+def test_int8_deltas_on_two_fp32_checkpoints_show_each_run_and_the_spread(tmp_path, capsys):
+    """Two runs differing in their fine-tune seed, on one machine: each int8 system's Δ against its
+    own run's fp32 in each run, and the min–max over the checkpoints; one model twice, or runs on two
+    CPU classes, are refused with why."""
+    from sst2bench.cli import main
+    from sst2bench.errors import UserError
+    from sst2bench.report import checkpoint_page, checkpoint_table
+
+    seed42 = with_fp32(fabricate_run(tmp_path / "p" / "runs" / "standin", "AMD EPYC", AVX2_ONLY), b"seed 42")
+    seed2 = with_fp32(fabricate_run(tmp_path / "p" / "runs" / "standin-seed2", "AMD EPYC", AVX2_ONLY), b"seed 2")
+    accuracy = read_result(seed2 / "accuracy.json", AccuracyResult)
+    accuracy.systems["int8-good"] = scored("int8-good", 87, wrong_on=(3, 4, 5), agreement=0.97)  # the second checkpoint loses 3
+    write_result(seed2 / "accuracy.json", accuracy)
+    out = tmp_path / "checkpoints.html"
+    assert main(["report", "--checkpoints", str(seed42), str(seed2), "--output", str(out)]) == 0
+    page = out.read_text()
+    assert sha(b"seed 42") in page and sha(b"seed 2") in page and "int8 class avx2" in page
+    table = checkpoint_table([RunResults.load(seed42), RunResults.load(seed2)]).set_index("system")
+    assert html_table(table.reset_index()) in page
+    assert table.loc["int8-good", "Δ vs fp32 · validation · standin"] == "+0 (90/100)"
+    assert table.loc["int8-good", "Δ vs fp32 · validation · standin-seed2"] == "-3 (87/100)"
+    assert table.loc["int8-good", "Δ validation, min to max over checkpoints"] == "-3 to +0"
+    assert table.loc["int8-fast-lossy", "Δ validation, min to max over checkpoints"] == "-5 to -5"
+    assert "fp32-ort" not in table.index  # fp32 rows are the references, not deltas
+
+    with_fp32(seed2, b"seed 42")  # one model twice
+    with pytest.raises(UserError, match="runs of one model show no checkpoint variance"):
+        checkpoint_page([seed42, seed2])
+    vnni = with_fp32(fabricate_run(tmp_path / "q" / "runs" / "standin-seed2", "AMD EPYC", AVX512_VNNI), b"seed 2")
+    with pytest.raises(UserError, match="not one protocol on one CPU class"):
+        checkpoint_page([seed42, vnni])

@@ -166,8 +166,19 @@ def cmd_bench(args) -> int:
 
 def cmd_report(args) -> int:
     from .pipeline import DEFAULT_RUNS, report
-    from .report import write_comparison
+    from .report import write_checkpoints, write_comparison
 
+    if args.compare and args.checkpoints:
+        raise UserError(
+            "--compare (one model across machines) and --checkpoints (several models on one machine) are separate pages: give one"
+        )
+    if args.checkpoints:
+        if args.runs or args.force or args.quick or args.allow_different_models:
+            raise UserError(
+                "--checkpoints reads finished runs only: give run folders, without --runs, --force, --quick or --allow-different-models"
+            )
+        print(f"checkpoints: {write_checkpoints([Path(d) for d in args.checkpoints], args.output)}")
+        return 0
     if args.compare:
         if args.runs or args.force or args.quick:
             raise UserError("--compare reads finished runs only: give run folders, without --runs, --force or --quick")
@@ -175,7 +186,9 @@ def cmd_report(args) -> int:
         print(f"comparison: {path}")
         return 0
     if args.output or args.allow_different_models:
-        raise UserError("--output and --allow-different-models go with --compare (run reports go to reports/<run>/)")
+        raise UserError(
+            "--output goes with --compare or --checkpoints, --allow-different-models with --compare (run reports go to reports/<run>/)"
+        )
     report(args.runs or DEFAULT_RUNS, force=args.force, quick=args.quick)
     return 0
 
@@ -349,7 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
         "keyed by CPU and ISA, with each machine's accuracy counts and fp32 weights sha256 (reports/compare/index.html); "
         "runs of different fp32 models are refused",
     )
-    report.add_argument("--output", help="with --compare: the HTML file to write (default reports/compare/index.html)")
+    report.add_argument(
+        "--checkpoints",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="instead: the int8 deltas of runs that differ in their fp32 checkpoint (e.g. runs/standin runs/standin-seed2, one "
+        "machine), each system against its own run's fp32 and the spread across checkpoints (reports/checkpoints/index.html)",
+    )
+    report.add_argument(
+        "--output",
+        help="with --compare or --checkpoints: the HTML file to write (default reports/compare/ or reports/checkpoints/index.html)",
+    )
     report.add_argument(
         "--allow-different-models",
         action="store_true",

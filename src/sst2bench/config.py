@@ -330,19 +330,50 @@ def run_config_from_dict(values: dict, where: str = "params") -> RunConfig:
 
 
 def load_run(name_or_path: str, params_dir: Path | None = None) -> RunConfig:
-    """``params/<name>.yaml`` (or a path to a YAML file) as a RunConfig."""
-    import yaml
-
+    """``params/<name>.yaml`` (or a path to a YAML file) as a RunConfig. A file with ``extends: <run>``
+    holds only what differs from that run: its mappings are merged key by key over the run's, any
+    other value (a list included) replaces the run's."""
     params_dir = params_dir or project_root() / "params"
+    path, values = _run_values(name_or_path, params_dir, ())
+    values["run"] = values.get("run") or path.stem
+    return run_config_from_dict(values, where=str(path))
+
+
+def _run_path(name_or_path: str, params_dir: Path) -> Path:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = params_dir / f"{name_or_path}.yaml"
     if not path.is_file():
         available = sorted(p.stem for p in params_dir.glob("*.yaml"))
         raise UserError(f"no run {name_or_path!r}: {path} does not exist; runs: {', '.join(available) or 'none'}")
+    return path
+
+
+def _run_values(name_or_path: str, params_dir: Path, chain: tuple[Path, ...]) -> tuple[Path, dict]:
+    """The YAML values of a run file with its ``extends`` chain merged in (the file's own ``run`` name only)."""
+    import yaml
+
+    path = _run_path(name_or_path, params_dir)
+    if path.resolve() in chain:
+        raise UserError(f"{path}: 'extends' loops back to itself ({' → '.join(p.stem for p in (*chain, path.resolve()))})")
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({error})") from error
-    values.setdefault("run", path.stem)
-    return run_config_from_dict(values, where=str(path))
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of params, got {type(values).__name__}")
+    parent = values.pop("extends", None)
+    if parent is None:
+        return path, values
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: extends must name one run, not {parent!r}")
+    _, inherited = _run_values(parent, path.parent, (*chain, path.resolve()))
+    inherited.pop("run", None)
+    return path, _merged(inherited, values)
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

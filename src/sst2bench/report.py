@@ -1085,6 +1085,87 @@ def comparison_page(run_dirs: list[Path], allow_different_models: bool = False) 
     )
 
 
+# ---------------------------------------------------------------- one recipe on several fp32 checkpoints
+
+
+def checkpoint_table(runs: list[RunResults]):
+    """Per int8 system: its paired change against its own run's fp32 (fp32-torch) in each run, on the
+    development split and on the final split where scored, and the range across the runs. With
+    runs that differ only in the fine-tune's seed, the range is how much of an int8 delta belongs to
+    the checkpoint rather than to the recipe."""
+    import pandas as pd
+
+    systems = list(dict.fromkeys(n for res in runs for n, s in res.accuracy.systems.items() if s.family == "int8"))
+    rows = []
+    for name in systems:
+        row, deltas = {"system": name}, []
+        for res in runs:
+            for split, scored in (("validation", res.accuracy.systems), ("final", res.final.systems if res.final.done else {})):
+                vs = scored[name].vs_fp32 if name in scored else None
+                verdict = f" {vs.noninferiority.verdict}" if vs and vs.noninferiority else ""
+                row[f"Δ vs fp32 · {split} · {res.run}"] = (
+                    f"{vs.difference_examples:+d} ({vs.candidate_correct}/{vs.n}){verdict}" if vs else None
+                )
+                if vs and split == "validation":
+                    deltas.append(vs.difference_examples)
+        row["Δ validation, min to max over checkpoints"] = f"{min(deltas):+d} to {max(deltas):+d}" if len(deltas) == len(runs) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def checkpoint_page(run_dirs: list[Path]) -> str:
+    """``checkpoint_table`` as a page, for runs of one protocol on one CPU class whose fp32 checkpoints
+    differ (e.g. the stand-in fine-tuned with another seed: params ``standin-seed2``). Runs on other
+    CPU classes (other int8 kernels), with other validation sizes, or of one fp32 model are refused."""
+    from .provenance import isa_class
+
+    runs = [RunResults.load(d) for d in run_dirs]
+    if len(runs) < 2 or not all(res.accuracy.done for res in runs):
+        raise UserError(f"give two or more run folders whose accuracy stage has run: {', '.join(map(str, run_dirs))}")
+    classes = {res.run: isa_class(res.accuracy.provenance.get("cpu", {})) for res in runs}
+    sizes = {res.run: res.accuracy.n for res in runs}
+    if len(set(classes.values())) > 1 or len(set(sizes.values())) > 1:
+        raise UserError(
+            f"not one protocol on one CPU class: int8 class {classes}, validation size {sizes}; compare checkpoints on one machine"
+        )
+    shas = [res.fp32_weights.sha256 for res in runs]
+    if None in shas or len(set(shas)) < len(shas):
+        listed = "; ".join(f"{res.run}: {_weights_text(res.fp32_weights)}" for res in runs)
+        raise UserError(f"each run must have its own known fp32 checkpoint ({listed}): runs of one model show no checkpoint variance")
+    checkpoints = "".join(
+        f"<li><code>{html.escape(str(res.runs_dir))}</code>: fp32 {res.accuracy.systems[FP32_TORCH].correct}/{res.accuracy.n} on validation"
+        + (
+            f", {res.final.systems[FP32_TORCH].correct}/{res.final.n} on the final split"
+            if res.final.done and FP32_TORCH in res.final.systems
+            else ""
+        )
+        + f" · {html.escape(_weights_text(res.fp32_weights))}</li>"
+        for res in runs
+    )
+    notes = (
+        f"Every run on int8 class {next(iter(classes.values()))}. Δ: the int8 system's correct count minus its own run's fp32 "
+        "(fp32-torch) on the same examples, with its count and its non-inferiority verdict at the run's floor. "
+        "The last column is the spread of the validation Δ over the checkpoints: a recipe's delta measured on one "
+        "checkpoint is known only to within it."
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>sst2bench: int8 deltas across fp32 checkpoints</title>"
+        f"{page_assets()}</head><body><h1>int8 deltas across fp32 checkpoints</h1><ul>{checkpoints}</ul>"
+        f"{html_table(checkpoint_table(runs))}<div class='sst2bench-notes'>{html.escape(notes)}</div></body></html>"
+    )
+
+
+def write_checkpoints(run_dirs: list[Path], output: Path | None = None) -> Path:
+    """``reports/checkpoints/index.html`` (or ``output``): ``checkpoint_page`` of the run folders."""
+    from .paths import project_root
+
+    page = checkpoint_page([Path(d) for d in run_dirs])
+    path = Path(output) if output else project_root() / "reports" / "checkpoints" / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page)
+    return path
+
+
 def write_comparison(run_dirs: list[Path], output: Path | None = None, allow_different_models: bool = False) -> Path:
     """``reports/compare/index.html`` (or ``output``): runs measured on different machines as one latency comparison."""
     from .paths import project_root
