@@ -24,18 +24,22 @@ cloudflare: {{enabled: false}}
 """
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, signal_model, sst2_dir):
-    """A project with one run, and a copy of the package's source that the cache reads code from."""
-    shutil.copytree(REPO / "params" / "published", tmp_path / "params" / "published")
-    (tmp_path / "params" / "cached.yaml").write_text(RUN.format(model=signal_model.torch_dir))
-    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    package = tmp_path / "source" / "sst2bench"
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, signal_model, sst2_dir):
+    """A project with one run, and a copy of the package's source that the cache reads code from.
+    One for the module, whose tests run in file order: each edits a file of that copy after the
+    sweep before it, so the next starts from a warm cache instead of quantizing and scoring again."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "params" / "published", root / "params" / "published")
+    (root / "params" / "cached.yaml").write_text(RUN.format(model=signal_model.torch_dir))
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    package = root / "source" / "sst2bench"
     shutil.copytree(cache.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(cache, "PACKAGE_DIR", package)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SST2_DATA_DIR", str(sst2_dir))
-    return tmp_path, package
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cache, "PACKAGE_DIR", package)
+        patch.chdir(root)
+        patch.setenv("SST2_DATA_DIR", str(sst2_dir))
+        yield root, package
 
 
 def sweep(cfg):

@@ -27,18 +27,27 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch, tiny_model_dir, sst2_dir, offline_hub):
-    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    shutil.copytree(REPO / "params" / "published", tmp_path / "params" / "published")
-    (tmp_path / "params" / "tiny.yaml").write_text(TINY_RUN.format(model=tiny_model_dir, iterations=3))
-    (tmp_path / "params" / "hub.yaml").write_text(HUB_RUN)
-    # The user types a relative SST2_DATA_DIR in a folder of the checkout other than its root,
-    # as README's `export SST2_DATA_DIR=../shared/data/sst2` is typed: the pipeline must still find it.
-    typed_in = tmp_path / "notebooks"
-    monkeypatch.chdir(typed_in)
-    monkeypatch.setenv("SST2_DATA_DIR", os.path.relpath(sst2_dir, typed_in))
-    return tmp_path
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_model_dir, sst2_dir):
+    """One project for this module's tests, which run in file order: the first makes the tiny run's
+    stages and checks what reruns, the next report from its cache (one pipeline run, not one each)."""
+    from sst2bench import hub
+
+    root = tmp_path_factory.mktemp("workspace")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    shutil.copytree(REPO / "params" / "published", root / "params" / "published")
+    (root / "params" / "tiny.yaml").write_text(TINY_RUN.format(model=tiny_model_dir, iterations=3))
+    (root / "params" / "hub.yaml").write_text(HUB_RUN)
+    with pytest.MonkeyPatch.context() as patch:
+        # The user types a relative SST2_DATA_DIR in a folder of the checkout other than its root,
+        # as README's `export SST2_DATA_DIR=../shared/data/sst2` is typed: the pipeline must still find it.
+        typed_in = root / "notebooks"
+        patch.chdir(typed_in)
+        patch.setenv("SST2_DATA_DIR", os.path.relpath(sst2_dir, typed_in))
+        patch.setenv("HF_HUB_OFFLINE", "1")  # the Hub unreachable, as on this machine (see conftest.offline_hub)
+        hub.hub_reachable.cache_clear()
+        yield root
+    hub.hub_reachable.cache_clear()
 
 
 def test_pipeline_caches_reruns_what_changed_and_reports(workspace):

@@ -497,6 +497,26 @@ def test_the_measured_avx2_run_gives_the_numbers_of_issue_19():
     assert "nncf-openvino: overflow fix auto → first_layer" in note and "@val" not in note
 
 
+def test_int8_slower_than_its_own_runtimes_fp32_is_named_with_its_profiled_cause(tmp_path):
+    """The measured AVX2 run: NNCF int8 in OpenVINO is slower than OpenVINO fp32 (13.38 against
+    10.99 ms there), and the report says so with the cause profiled on that class; on a class where
+    no cause was profiled it says that instead."""
+    from sst2bench.report import int8_slower_than_own_fp32
+
+    res = RunResults.load(FIXTURES / "avx2-zen3-standin")
+    sentence = int8_slower_than_own_fp32(res)
+    ratio = res.latency_at(1)["fp32-openvino"].p50_of_rounds_ms / res.latency_at(1)["nncf-openvino"].p50_of_rounds_ms
+    assert ratio < 1 and "nncf-openvino runs at 0.8" in sentence and "the speed of fp32-openvino" in sentence
+    assert "jit_gemm_I8" in sentence and "benchmarks/results/openvino-profile-avx2.md" in sentence
+    assert "ort-" not in sentence  # every ONNX Runtime int8 system is faster than fp32 ORT there
+    vnni = RunResults.load(FIXTURES / "avx2-zen3-standin")
+    vnni.latency = vnni.latency.model_copy(
+        update={"provenance": {**vnni.latency.provenance, "cpu": {**vnni.latency.provenance["cpu"], "isa": AVX512_VNNI}}}
+    )
+    assert "the cause was not profiled on int8 class avx512-vnni" in int8_slower_than_own_fp32(vnni)
+    assert int8_slower_than_own_fp32(RunResults.load(fabricate_run(tmp_path / "runs" / "fake"))) is None  # none slower
+
+
 # ---------------------------------------------------------------- one fp32 model across machines
 
 

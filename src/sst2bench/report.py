@@ -219,9 +219,11 @@ class RunResults:
 
         measured = self.latency_at(1, threads=threads)
         found = measured.get(system)
-        if found is None or not found.backend:
+        # Results from before latency rows named their backend: the quantize record names it.
+        runtime = (found.backend or getattr(self.quantize.recipes.get(system), "backend", "")) if found else ""
+        if not runtime:
             return []
-        reference = getattr(backend(found.backend), "fp32_reference", ())
+        reference = getattr(backend(runtime), "fp32_reference", ())
         return [] if system in reference else [name for name in reference if name in measured]
 
     def peak_fraction(self, system: str, threads: int = 1):
@@ -344,6 +346,30 @@ def int8_ceiling(res: RunResults, rec: Recommendation | None = None) -> str:
     if chosen is not None and chosen.system != best.system:
         sentence += f"; the recommendation, {chosen.system}, {_times(chosen.median)}"
     return sentence + "."
+
+
+def int8_slower_than_own_fp32(res: RunResults, threads: int = 1) -> str | None:
+    """The int8 systems slower than their own runtime's fp32 at batch 1 (median of the per-round
+    ratios below 1), each with the cause its backend class records for this int8 class (as
+    profiled: ``int8_slowdown_causes``), or a note that it was not profiled. None when there is none."""
+    from .provenance import isa_class
+    from .results.latency import ratio_summary
+    from .systems.base import backend
+
+    cls = isa_class(res.provenance["cpu"]) if res.provenance.get("cpu", {}).get("isa") else None
+    slower = []
+    for name, found in res.latency_at(1, threads=threads).items():
+        reference = res.same_runtime_fp32(name, threads)
+        ratio = ratio_summary(res.latency, name, reference, threads=threads) if reference else None
+        if ratio is None or ratio.median >= 1:
+            continue
+        runtime = found.backend or res.quantize.recipes[name].backend
+        cause = getattr(backend(runtime), "int8_slowdown_causes", {}).get(cls)
+        slower.append(
+            f"{name} runs at {_times(ratio.median)} the speed of {ratio.baseline} (p50 at batch 1, {_threads(threads)}): "
+            + (f"{cause}." if cause else f"the cause was not profiled on int8 class {cls}.")
+        )
+    return ("Int8 slower than its own runtime's fp32 here: " + " ".join(slower)) if slower else None
 
 
 # What each NNCF overflow fix does to int8 weights (nncf.OverflowFix).
@@ -524,7 +550,7 @@ def first_screen(res: RunResults, rec: Recommendation):
         )
         reported = f" On {res.reported_split} ({which}) it scores {scored.correct}/{scored.n} = {100 * scored.accuracy:.2f} %."
     answer = f'<div class="sst2bench-answer"><b>Recommendation.</b> {html.escape(rec.sentence + reported)}</div>'
-    explained = [cpu_summary(res), int8_ceiling(res, rec), class_adaptations(res)]
+    explained = [cpu_summary(res), int8_ceiling(res, rec), class_adaptations(res), int8_slower_than_own_fp32(res)]
     cpu = f'<div class="sst2bench-cpu">{html.escape(" ".join(s for s in explained if s))}</div>'
     other_isa = other_isa_note(res)
     if other_isa:

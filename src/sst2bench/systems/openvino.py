@@ -48,6 +48,12 @@ class OpenVinoSystem(TokenizingSystem):
     """An OpenVINO model (IR or ONNX file) compiled for the CPU."""
 
     fp32_reference = (FP32_OPENVINO,)  # fp32 on this runtime, for the same-runtime speed-up
+    # Why int8 runs slower than fp32 on this runtime, per int8 class where it was profiled (the report cites it).
+    int8_slowdown_causes = {
+        "avx2": "without VNNI, OpenVINO's CPU plugin runs NNCF's int8 FullyConnected layers on oneDNN's generic "
+        "jit_gemm_I8 kernel while fp32's run on MLAS and brgemm_avx2_f32, so every int8 GEMM takes the slower path "
+        "(OpenVINO's performance counters: benchmarks/results/openvino-profile-avx2.md, benchmarks/openvino_profile.py)",
+    }
 
     def __init__(self, model_dir: Path | str, config: InferenceConfig | None = None, name: str = "fp32-openvino"):
         import openvino as ov
