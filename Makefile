@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 RUN ?=
 KERNEL := sst2bench
 
-.PHONY: help venv browser hub-server lint format test report check checkpoints standin evaluate lab clean
+.PHONY: help venv browser hub-server lint format test test-all report check checkpoints standin evaluate lab clean
 
 help: ## list the targets with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ format: venv ## ruff: fix what can be fixed and format src/ and tests/
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-test: venv browser hub-server lint ## lint, then the offline test suite (what CI runs; needs SST-2 files, see README)
+test: venv browser hub-server lint ## lint, then the offline tests but those marked slow (what CI runs; needs SST-2 files, see README)
+	$(BIN)/pytest -m "not slow"
+
+test-all: venv browser hub-server lint ## lint, then every offline test, the slow ones too
 	$(BIN)/pytest
 
 HUB_VENV := .venv-hub

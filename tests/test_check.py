@@ -260,8 +260,11 @@ def test_a_baseline_is_refused_from_uncommitted_code_unless_marked_dirty(gate, c
     assert json.loads(path.read_text())["dirty"] is False
 
 
+@pytest.mark.slow
 def test_a_corrupted_int8_model_fails_the_gate_end_to_end(sst2_dir, tmp_path, monkeypatch, capsys):
-    """Real stand-in, short fine-tune, real int8; then its weights are zeroed and `check` must fail."""
+    """Real stand-in, short fine-tune, real int8; then its weights are zeroed and `check` must fail.
+    Slow (a fine-tune): make check runs the gate on the real stand-in, and the rules' failures are
+    tested on fabricated runs above."""
     import numpy as np
     import onnx
     from onnx import numpy_helper

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import onnx
-import pytest
 
 from sst2bench.config import run_config_from_dict
 from sst2bench.stages.accuracy import recipe_table, stage_accuracy
@@ -38,7 +37,6 @@ def op_types(folder) -> set[str]:
     return {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
 
 
-@pytest.mark.slow
 def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_split_read_last(
     sst2_project, signal_model, final_file, monkeypatch
 ):
@@ -134,7 +132,6 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     assert "inc-static@val" not in again.systems and again.seeds == {} and again.crossfit == {}
 
 
-@pytest.mark.slow
 def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(sst2_project, signal_model, monkeypatch):
     cfg = run_config_from_dict(
         {

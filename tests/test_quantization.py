@@ -855,7 +855,10 @@ def test_distinct_recipes_with_equal_qparams_are_flagged_with_their_copies():
 @pytest.mark.slow
 def test_entropy_and_percentile_move_activation_ranges_on_the_standin(sst2_dir, tmp_path):
     """all-MiniLM-L6-v2 converted to DistilBERT (no fine-tune), 32 SST-2 train sentences: entropy
-    (2048/128 bins) and percentile must each pick other activation ranges than minmax somewhere."""
+    (2048/128 bins) and percentile must each pick other activation ranges than minmax somewhere.
+    Slow (entropy's threshold search over every activation of six layers), so left to make test-all:
+    on the tiny model, percentile is shown to move ranges (test_percentile_and_its_histogram_change_the_activation_ranges)
+    and entropy's bins to reach ONNX Runtime (test_entropy_bins_reach_onnx_runtime_and_equal_bins_are_refused)."""
     from sst2bench.data import load_sst2_tsv
     from sst2bench.export import export_onnx
     from sst2bench.standin import base_model_dir, convert_bert_to_distilbert

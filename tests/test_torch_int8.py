@@ -46,7 +46,6 @@ def inc_int8(signal_model, tmp_path_factory):
     return out_dir, tuning, table
 
 
-@pytest.mark.slow
 def test_inc_torch_runs_real_int8_kernels_and_keeps_accuracy(signal_model, inc_int8):
     import torch
 
@@ -67,7 +66,6 @@ def test_inc_torch_runs_real_int8_kernels_and_keeps_accuracy(signal_model, inc_i
     assert {row["node"] for row in table} <= onnx_nodes
 
 
-@pytest.mark.slow
 def test_saved_int8_folder_predicts_what_the_tuned_model_predicted(signal_model, inc_int8, tmp_path):
     out_dir = inc_int8[0]
     texts = list(signal_model.held_out["sentence"])[:100]
@@ -77,7 +75,6 @@ def test_saved_int8_folder_predicts_what_the_tuned_model_predicted(signal_model,
     assert [p.label for p in TorchInt8System.from_pretrained(str(copied)).predict(texts)] == first
 
 
-@pytest.mark.slow
 def test_keeping_embeddings_fp32_makes_a_bigger_model_with_fp32_tables(signal_model, inc_int8, tmp_path):
     import torch
 
@@ -96,7 +93,6 @@ def input_scales(model_dir: Path) -> dict:
     return {key: float(value) for key, value in state.items() if key.endswith("_input_scale_0")}
 
 
-@pytest.mark.slow
 def test_entropy_calibration_changes_the_activation_ranges(signal_model, inc_int8, tmp_path):
     quantize_job(make_job(signal_model, tmp_path / "kl", calibration="entropy"))
     minmax, kl = input_scales(inc_int8[0]), input_scales(tmp_path / "kl")
@@ -124,7 +120,6 @@ def int8_linear_weights(model_dir: Path) -> list:
     return [m.weight().int_repr() for m in model.modules() if isinstance(m, torch.ao.nn.quantized.Linear)]
 
 
-@pytest.mark.slow
 def test_seven_bit_weights_keep_activations_at_8_bits_where_inc_alone_narrows_the_activations(signal_model, tmp_path, monkeypatch):
     """reduce_range narrows the Linear weights to 7 bits and leaves the activation scales as they
     are; INC left alone on a CPU without VNNI (its REDUCE_RANGE) would halve the activation levels
