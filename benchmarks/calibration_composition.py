@@ -1,9 +1,9 @@
-"""Static recipes calibrated with whole train sentences (``calibration_composition: sentences``, the
-default) against any train rows (``rows``, the default before): each model's correct count beside
-fp32 on validation (the development split) and on the final split (SST-2's labelled test sentences).
+"""Static recipes calibrated with any train rows (``calibration_composition: rows``) against whole
+train sentences (``sentences``): each model's correct count beside fp32 on the tuning split's tune
+part, on validation (the development split) and on the final split (SST-2's labelled test sentences).
 
-The default was switched before this was run (the issue asks for whole sentences by principle: they
-look like the inputs); the final split's counts here inform no choice.
+Only the tune part may decide the default (it did: rows); validation and the final split are
+printed for the record and inform no choice.
 
     SST2_DATA_DIR=../shared/data/sst2 .venv/bin/python benchmarks/calibration_composition.py --run standin \
         --recipes ort-static-qop-fused-rr ort-static-qdq-u8s8-pc-rr inc-static nncf-openvino --save
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sst2bench.paths import project_root
 from sst2bench.provenance import cpu_info, isa_class
 from sst2bench.quantization import preset
 from sst2bench.quantization.artifacts import load_record
+from sst2bench.quantization.base import TuningFailed
 from sst2bench.results import FP32_TORCH
 from sst2bench.stages.accuracy import score_all
 from sst2bench.stages.common import eval_split, fp32_specs, load_data, model_result, tuning_split
@@ -60,9 +60,14 @@ def main() -> None:
     final_file = project_root() / final_cfg.source
     if final_cfg.sha256 and sha256_of(final_file) != final_cfg.sha256:
         raise SystemExit(f"{final_file}: not the file params {args.final_from}.final_test pin (sha256)")
-    splits_to_score = {"validation": eval_split(cfg, data), "final": load_labelled(str(final_file))}
+    splits_to_score = {
+        f"tune part ({len(splits.tuning)})": splits.tuning,
+        "validation": eval_split(cfg, data),
+        "final": load_labelled(str(final_file)),
+    }
 
     names = args.recipes or [r.name for r in cfg.quantize.recipe_objects() if r.is_static]
+    failed: dict[str, str] = {}  # label: INC's accuracies on the tune part when no trial met its target
     specs = [next(s for s in fp32_specs(cfg) if s.name == FP32_TORCH)]
     for name in names:
         recipe = preset(name, **cfg.quantize.overrides.get(name, {}))
@@ -72,15 +77,21 @@ def main() -> None:
             # The recipe's own name, so the run's model (its default composition) is a cache hit.
             variant, label = recipe.replace(calibration_composition=composition), f"{name}·{composition}"
             began = time.perf_counter()
-            folder, hit = quantized(cfg, variant, Path(model.onnx_dir), splits.train, splits.tuning)
+            try:
+                folder, hit = quantized(cfg, variant, Path(model.onnx_dir), splits.train, splits.tuning)
+            except TuningFailed as failure:
+                failed[label] = str(failure).split("(accuracies tried: ")[-1].rstrip(")").split(";")[0]
+                print(f"{label}: tuning failed: {failure}", flush=True)
+                continue
             print(f"{label}: {'cached' if hit else f'made in {time.perf_counter() - began:.0f} s'}", flush=True)
             specs.append(SystemSpec(label, load_record(folder)["backend"], str(folder), "int8"))
 
     scores = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for split_name, split in splits_to_score.items():
-            scores[split_name] = score_all(cfg, specs, split, Path(scratch) / split_name, progress=False)
-            print(f"scored {len(specs)} systems on {split_name} ({len(split)} sentences)", flush=True)
+    # Predictions go to a folder of their own under the run's predictions (score_all names files relative to those).
+    for split_name, split in splits_to_score.items():
+        folder = cfg.runs_dir / "predictions" / "calibration-composition" / split_name.split()[0]
+        scores[split_name] = score_all(cfg, specs, split, folder, progress=False)
+        print(f"scored {len(specs)} systems on {split_name} ({len(split)} sentences)", flush=True)
 
     lines = [
         f"## {args.run}: calibration rows vs whole sentences",
@@ -96,15 +107,19 @@ def main() -> None:
         + ". Each count is paired with fp32 on the same sentences: Δ = int8 − fp32, with the Newcombe 95 % interval and "
         "the non-inferiority verdict at the run's floor.",
         "",
-        "| recipe | split | rows (before) | Δ rows | sentences (default) | Δ sentences | sentences − rows | agreement rows → sentences |",
+        "| recipe | split | rows (default) | Δ rows | sentences | Δ sentences | sentences − rows | agreement with fp32, rows → sentences |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name in names:
         for split_name, systems in scores.items():
-            before, after = systems[f"{name}·rows"], systems[f"{name}·sentences"]
+            before, after = systems.get(f"{name}·rows"), systems.get(f"{name}·sentences")
             lines.append(
-                f"| {name} | {split_name} | {before.correct}/{before.n} | {delta(before)} | {after.correct}/{after.n} | {delta(after)} | "
+                f"| {name} | {split_name} | {count(before, failed.get(f'{name}·rows'))} | {delta(before)} | "
+                f"{count(after, failed.get(f'{name}·sentences'))} | {delta(after)} | "
                 f"{after.correct - before.correct:+d} | {100 * before.vs_fp32.agreement:.2f} % → {100 * after.vs_fp32.agreement:.2f} % |"
+                if before and after
+                else f"| {name} | {split_name} | {count(before, failed.get(f'{name}·rows'))} | {delta(before)} | "
+                f"{count(after, failed.get(f'{name}·sentences'))} | {delta(after)} | – | – |"
             )
     table = "\n".join(lines) + "\n"
     print(table)
@@ -115,7 +130,15 @@ def main() -> None:
         print(f"appended to {path}")
 
 
+def count(system, failure: str | None) -> str:
+    if system is not None:
+        return f"{system.correct}/{system.n}"
+    return f"no model: INC met no target (tune-part accuracies {failure.rstrip(')')})" if failure else "–"
+
+
 def delta(system) -> str:
+    if system is None:
+        return "–"
     vs = system.vs_fp32
     low, high = (bound * vs.n for bound in vs.difference_ci95)
     return f"{vs.difference_examples:+d} [{low:+.1f}, {high:+.1f}] {vs.noninferiority.verdict}"

@@ -21,10 +21,13 @@ quick: bool = False  # unused: the report only reads JSON
 from IPython.display import Markdown, display
 
 from sst2bench.config import load_run
+from sst2bench.look import use_report_style
+from sst2bench.noninferiority import noninferiority_notes, noninferiority_table
 from sst2bench.paths import project_root
 from sst2bench.pipeline import STAGES
 from sst2bench.report import (
     RunResults,
+    calibration_in_use,
     calibration_study,
     choice_splits,
     cloudflare_summary,
@@ -44,9 +47,6 @@ from sst2bench.report import (
     show_disagreements,
     stage_status,
 )
-
-from sst2bench.look import use_report_style
-from sst2bench.noninferiority import noninferiority_notes, noninferiority_table
 
 use_report_style()
 cfg = load_run(run)
@@ -136,6 +136,7 @@ if res.accuracy.done:
 # beside its fp32 graph (params `quantize.calibration_study`). No choice reads this.
 
 # %%
+display(Markdown(calibration_in_use(res)))
 study_table, study_figure = calibration_study(res)
 if study_table is None:
     display(Markdown(study_figure))

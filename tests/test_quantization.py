@@ -474,8 +474,8 @@ def test_calibration_padding_feeds_what_inference_sees_unless_the_recipe_says_ma
 
 
 def test_calibration_draws_whole_sentences_when_the_recipe_says_so(signal_model, quantized):
-    """Composition "sentences" (the default) samples whole train sentences (no row that a longer row
-    contains), the kind of text the model is asked about; "rows" draws from every row, phrases
+    """Composition "sentences" samples whole train sentences (no row that a longer row contains), the
+    kind of text the model is asked about; "rows" (the default) draws from every row, phrases
     included. The two give other activation ranges and the same weights."""
     from sst2bench.data import whole_sentences
     from sst2bench.quantization.calibration import calibration_pool
@@ -485,9 +485,9 @@ def test_calibration_draws_whole_sentences_when_the_recipe_says_so(signal_model,
     assert sorted(pool["sentence"]) == sorted(train.select(whole_sentences(list(train["sentence"])))["sentence"])
     assert 0 < len(pool) < len(train) and calibration_pool(train, "rows") is train
     recipe = preset("ort-static-qdq", **FAST)
-    assert recipe.calibration.composition == "sentences"
+    assert recipe.calibration.composition == "rows"
     weights_a, activations_a = weight_and_activation_qparams(quantized(recipe)[0])
-    weights_b, activations_b = weight_and_activation_qparams(quantized(recipe.replace(calibration_composition="rows"))[0])
+    weights_b, activations_b = weight_and_activation_qparams(quantized(recipe.replace(calibration_composition="sentences"))[0])
     assert differing(activations_a, activations_b) and not differing(weights_a, weights_b)
     with pytest.raises(UserError, match="composition must be one of"):
         preset("ort-static-qdq", calibration_composition="phrases")

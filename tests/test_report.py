@@ -648,3 +648,27 @@ def test_int8_deltas_on_two_fp32_checkpoints_show_each_run_and_the_spread(tmp_pa
     vnni = with_fp32(fabricate_run(tmp_path / "q" / "runs" / "standin-seed2", "AMD EPYC", AVX512_VNNI), b"seed 2")
     with pytest.raises(UserError, match="not one protocol on one CPU class"):
         checkpoint_page([seed42, vnni])
+
+
+def test_the_report_says_which_calibration_each_static_recipe_used(run_dir):
+    """Grouped by composition, size and method from the quantize records; copies and dynamic recipes left out."""
+    from sst2bench.report import calibration_in_use
+
+    def with_calibration(name, composition, samples=104, variant_of=None):
+        calibration = {"method": "minmax", "samples": samples, "composition": composition}
+        model = int8_model(name)
+        return model.model_copy(update={"recipe": {**model.recipe, "calibration": calibration}, "variant_of": variant_of})
+
+    recipes = {
+        "ort-dynamic": int8_model("ort-dynamic"),
+        "static-a": with_calibration("static-a", "rows"),
+        "static-a@seed7": with_calibration("static-a@seed7", "rows", variant_of="static-a"),
+        "static-b": with_calibration("static-b", "rows"),
+        "static-c": with_calibration("static-c", "sentences", samples=32),
+    }
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes=recipes, provenance=provenance()))
+    sentence = calibration_in_use(RunResults.load(run_dir))
+    assert "rows, 104 sentences, minmax: static-a, static-b; sentences, 32 sentences, minmax: static-c." in sentence
+    assert "ort-dynamic" not in sentence and "@seed7" not in sentence
+    write_result(run_dir / "quantize.json", QuantizeResult(recipes={"ort-dynamic": recipes["ort-dynamic"]}, provenance=provenance()))
+    assert calibration_in_use(RunResults.load(run_dir)) == "No static recipe in this run: nothing was calibrated."

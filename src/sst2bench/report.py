@@ -822,6 +822,25 @@ def figure_size(res: RunResults):
     return fig
 
 
+def calibration_in_use(res: RunResults) -> str:
+    """Which calibration each static recipe of the run was made with (composition, sentences, method),
+    read from the quantize records; copies (seeds, @val, folds) follow their recipe and are not listed."""
+    groups: dict[str, list[str]] = {}
+    for name, model in res.quantize.recipes.items():
+        calibration = (model.recipe or {}).get("calibration")
+        if model.variant_of or not calibration:
+            continue
+        what = f"{calibration.get('composition', 'rows')}, {calibration.get('samples')} sentences, {calibration.get('method')}"
+        groups.setdefault(what, []).append(name)
+    if not groups:
+        return "No static recipe in this run: nothing was calibrated."
+    listed = "; ".join(f"{what}: {', '.join(names)}" for what, names in groups.items())
+    return (
+        f"This run's static recipes calibrated on {listed}. Compositions: rows = any train row (mostly SST's short phrases), "
+        "sentences = whole train sentences; both leave out the tuning split's sentences and their phrases."
+    )
+
+
 def calibration_study(res: RunResults):
     """params ``quantize.calibration_study`` on the tune part: the table and a figure of each
     composition's change against fp32 by calibration size, or (None, why not) when it did not run."""
