@@ -12,7 +12,7 @@ KERNEL := sst2bench
 .PHONY: help venv browser hub-server lint format test test-all report check checkpoints standin evaluate lab clean
 
 help: ## list the targets with one line each
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@# A venv cut short (no pip yet) is made again rather than half-used.

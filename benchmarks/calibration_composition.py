@@ -67,7 +67,8 @@ def main() -> None:
     }
 
     names = args.recipes or [r.name for r in cfg.quantize.recipe_objects() if r.is_static]
-    failed: dict[str, str] = {}  # label: INC's accuracies on the tune part when no trial met its target
+    tuned: dict[str, str] = {}  # label: the INC trial that met its target on the tune part
+    failed: dict[str, str] = {}  # label: INC's trials on the tune part when none met its target
     specs = [next(s for s in fp32_specs(cfg) if s.name == FP32_TORCH)]
     for name in names:
         recipe = preset(name, **cfg.quantize.overrides.get(name, {}))
@@ -80,9 +81,13 @@ def main() -> None:
             try:
                 folder, hit = quantized(cfg, variant, Path(model.onnx_dir), splits.train, splits.tuning)
             except TuningFailed as failure:
-                failed[label] = str(failure).split("(accuracies tried: ")[-1].rstrip(")").split(";")[0]
+                fp32, tried = failure.trials[0]["accuracy"], [t["accuracy"] for t in failure.trials[1:]]
+                failed[label] = f"{len(tried)} int8 trials, best {100 * max(tried):.2f} % against fp32's {100 * fp32:.2f} %"
                 print(f"{label}: tuning failed: {failure}", flush=True)
                 continue
+            trials = (load_record(folder).get("tuning") or {}).get("trials")
+            if trials:
+                tuned[label] = f"accepted at int8 trial {len(trials) - 1}"
             print(f"{label}: {'cached' if hit else f'made in {time.perf_counter() - began:.0f} s'}", flush=True)
             specs.append(SystemSpec(label, load_record(folder)["backend"], str(folder), "int8"))
 
@@ -121,6 +126,8 @@ def main() -> None:
                 else f"| {name} | {split_name} | {count(before, failed.get(f'{name}·rows'))} | {delta(before)} | "
                 f"{count(after, failed.get(f'{name}·sentences'))} | {delta(after)} | – | – |"
             )
+    if tuned:
+        lines += ["", "Accuracy-aware tuning on the tune part: " + "; ".join(f"{label} {what}" for label, what in tuned.items()) + "."]
     table = "\n".join(lines) + "\n"
     print(table)
     if args.save:
@@ -133,7 +140,7 @@ def main() -> None:
 def count(system, failure: str | None) -> str:
     if system is not None:
         return f"{system.correct}/{system.n}"
-    return f"no model: INC met no target (tune-part accuracies {failure.rstrip(')')})" if failure else "–"
+    return f"no model: INC met no target on the tune part ({failure})" if failure else "–"
 
 
 def delta(system) -> str:

@@ -656,6 +656,13 @@ def strict_inc(**changes) -> Recipe:
     return preset("inc-static", **{"criterion": "absolute", "tolerable_loss": 0.0, "max_trials": 3, "strategy": "basic", **FAST, **changes})
 
 
+def test_incs_failure_counts_the_int8_trials_it_ran_apart_from_its_fp32_baseline():
+    from sst2bench.quantization.base import inc_found_nothing
+
+    failure = inc_found_nothing(preset("inc-static", max_trials=10), [{"accuracy": 0.852}, {"accuracy": 0.831}, {"accuracy": 0.84}])
+    assert "in 2 int8 trials (max_trials 10): fp32 0.852, int8 [0.831, 0.84]" in str(failure) and len(failure.trials) == 3
+
+
 def test_inc_max_trials_bounds_the_trials_when_the_first_one_fails(inc_tuned):
     trials = {max_trials: inc_tuned(strict_inc(max_trials=max_trials), "borderline")[1] for max_trials in (1, 3)}
     # Trial 0 is INC's fp32 baseline; the first int8 trial loses on the borderline split.
@@ -1010,3 +1017,8 @@ def test_the_accuracy_stage_batches_one_length_only_where_a_graphs_rows_are_inde
     batched = OrtSystem(signal_model.onnx_dir, protocol(static), model_bytes=model_bytes).predict(texts)
     one_per_call = OrtSystem(signal_model.onnx_dir, InferenceConfig(), model_bytes=model_bytes).predict(texts)
     assert not np.allclose([p.probabilities for p in batched], [p.probabilities for p in one_per_call], rtol=0, atol=1e-6)
+    # The tuning scorer reads the graph too: a dynamic one keeps one sentence per call there as well.
+    from sst2bench.quantization.scoring import onnx_scorer
+
+    scored = onnx_scorer(signal_model.onnx_dir, tuning_split, InferenceConfig())(model_bytes)
+    assert np.array_equal(scored.probabilities, np.asarray([p.probabilities for p in one_per_call]))

@@ -514,7 +514,18 @@ def test_int8_slower_than_its_own_runtimes_fp32_is_named_with_its_profiled_cause
         update={"provenance": {**vnni.latency.provenance, "cpu": {**vnni.latency.provenance["cpu"], "isa": AVX512_VNNI}}}
     )
     assert "the cause was not profiled on int8 class avx512-vnni" in int8_slower_than_own_fp32(vnni)
-    assert int8_slower_than_own_fp32(RunResults.load(fabricate_run(tmp_path / "runs" / "fake"))) is None  # none slower
+    # Rows that name their runtime: an int8 ORT system faster than fp32 ORT is not listed, a slower one is.
+    fast = fabricate_run(tmp_path / "runs" / "fake")
+    latency = read_result(fast / "latency.json", LatencyResult)
+    named = [r.model_copy(update={"backend": "onnxruntime" if r.system != "fp32-torch" else "torch"}) for r in latency.results]
+    write_result(fast / "latency.json", latency.model_copy(update={"results": named}))
+    assert RunResults.load(fast).same_runtime_fp32("int8-good") == ["fp32-ort"]
+    assert int8_slower_than_own_fp32(RunResults.load(fast)) is None  # int8-good 3 ms, int8-fast-lossy 2 ms against fp32-ort 6 ms
+    slow = [r.model_copy(update={"round_p50_ms": [8.0, 8.0, 8.0]}) if r.system == "int8-good" else r for r in named]
+    write_result(fast / "latency.json", latency.model_copy(update={"results": slow}))
+    sentence = int8_slower_than_own_fp32(RunResults.load(fast))
+    assert "int8-good runs at 0.75x the speed of fp32-ort" in sentence and "not profiled on int8 class avx512-vnni" in sentence
+    assert "int8-fast-lossy" not in sentence
 
 
 # ---------------------------------------------------------------- one fp32 model across machines
@@ -648,6 +659,9 @@ def test_int8_deltas_on_two_fp32_checkpoints_show_each_run_and_the_spread(tmp_pa
     vnni = with_fp32(fabricate_run(tmp_path / "q" / "runs" / "standin-seed2", "AMD EPYC", AVX512_VNNI), b"seed 2")
     with pytest.raises(UserError, match="not one protocol on one CPU class"):
         checkpoint_page([seed42, vnni])
+    namesake = with_fp32(fabricate_run(tmp_path / "r" / "runs" / "standin", "AMD EPYC", AVX2_ONLY), b"seed 7")
+    with pytest.raises(UserError, match="share a run name"):
+        checkpoint_page([seed42, namesake])
 
 
 def test_the_report_says_which_calibration_each_static_recipe_used(run_dir):
@@ -668,7 +682,9 @@ def test_the_report_says_which_calibration_each_static_recipe_used(run_dir):
     }
     write_result(run_dir / "quantize.json", QuantizeResult(recipes=recipes, provenance=provenance()))
     sentence = calibration_in_use(RunResults.load(run_dir))
-    assert "rows, 104 sentences, minmax: static-a, static-b; sentences, 32 sentences, minmax: static-c." in sentence
+    assert "rows, 104 samples, minmax: static-a, static-b; sentences, 32 samples, minmax: static-c." in sentence
     assert "ort-dynamic" not in sentence and "@seed7" not in sentence
     write_result(run_dir / "quantize.json", QuantizeResult(recipes={"ort-dynamic": recipes["ort-dynamic"]}, provenance=provenance()))
     assert calibration_in_use(RunResults.load(run_dir)) == "No static recipe in this run: nothing was calibrated."
+    write_result(run_dir / "quantize.json", QuantizeResult(status="skipped", reason="no fp32 model", provenance=provenance()))
+    assert calibration_in_use(RunResults.load(run_dir)) == "Which calibration the static recipes used is not known: quantize skipped."

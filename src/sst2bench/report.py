@@ -367,7 +367,7 @@ def int8_slower_than_own_fp32(res: RunResults, threads: int = 1) -> str | None:
         cause = getattr(backend(runtime), "int8_slowdown_causes", {}).get(cls)
         slower.append(
             f"{name} runs at {_times(ratio.median)} the speed of {ratio.baseline} (p50 at batch 1, {_threads(threads)}): "
-            + (f"{cause}." if cause else f"the cause was not profiled on int8 class {cls}.")
+            + (f"{cause}." if cause else f"the cause was not profiled on int8 class {cls or '(unknown: CPU not recorded)'}.")
         )
     return ("Int8 slower than its own runtime's fp32 here: " + " ".join(slower)) if slower else None
 
@@ -825,12 +825,14 @@ def figure_size(res: RunResults):
 def calibration_in_use(res: RunResults) -> str:
     """Which calibration each static recipe of the run was made with (composition, sentences, method),
     read from the quantize records; copies (seeds, @val, folds) follow their recipe and are not listed."""
+    if not res.quantize.done:
+        return f"Which calibration the static recipes used is not known: quantize {res.quantize.status}."
     groups: dict[str, list[str]] = {}
     for name, model in res.quantize.recipes.items():
         calibration = (model.recipe or {}).get("calibration")
         if model.variant_of or not calibration:
             continue
-        what = f"{calibration.get('composition', 'rows')}, {calibration.get('samples')} sentences, {calibration.get('method')}"
+        what = f"{calibration.get('composition', 'rows')}, {calibration.get('samples')} samples, {calibration.get('method')}"
         groups.setdefault(what, []).append(name)
     if not groups:
         return "No static recipe in this run: nothing was calibrated."
@@ -1167,7 +1169,15 @@ def checkpoint_page(run_dirs: list[Path]) -> str:
     runs = [RunResults.load(d) for d in run_dirs]
     if len(runs) < 2 or not all(res.accuracy.done for res in runs):
         raise UserError(f"give two or more run folders whose accuracy stage has run: {', '.join(map(str, run_dirs))}")
-    classes = {res.run: isa_class(res.accuracy.provenance.get("cpu", {})) for res in runs}
+    names = [res.run for res in runs]
+    if len(set(names)) < len(names):
+        raise UserError(
+            f"two run folders share a run name ({', '.join(map(str, run_dirs))}): each checkpoint's columns are named by its run"
+        )
+    unrecorded = [res.run for res in runs if not res.accuracy.provenance.get("cpu", {}).get("isa")]
+    if unrecorded:
+        raise UserError(f"runs {unrecorded} do not record their CPU's int8 instructions: their int8 class cannot be compared")
+    classes = {res.run: isa_class(res.accuracy.provenance["cpu"]) for res in runs}
     sizes = {res.run: res.accuracy.n for res in runs}
     if len(set(classes.values())) > 1 or len(set(sizes.values())) > 1:
         raise UserError(

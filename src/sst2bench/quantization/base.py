@@ -26,12 +26,11 @@ CALIBRATIONS = ("minmax", "entropy", "percentile")
 # "dynamic": every sentence its own unpadded tensor, as inference at batch 1 sees it;
 # "max_length": batches of batch_size sentences padded to max_length (Intel's recipe).
 CALIBRATION_PADDINGS = ("dynamic", "max_length")
-# Which train rows calibrate: "rows", any train row, mostly SST's phrases (10.3 words in the default
-# sample), as Intel's recipe drew them, the default; "sentences", whole train sentences (rows no
-# longer row contains: the kind of text the model is asked about, 19.0 words, like validation's 19.6).
-# Rows stay the default on the tune-part evidence (benchmarks/results/calibration-composition-avx2.md):
-# with whole sentences, INC found no int8 model within its target in 10 trials on the ci model, where
-# rows pass at trial 3, and ort-static-qop-fused-rr scored 6 fewer of 2,000.
+# Which train rows calibrate: "rows", any train row (mostly SST's short phrases), as Intel's recipe
+# drew them, the default; "sentences", whole train sentences (rows no longer row contains: the kind of
+# text the model is asked about). Rows stay the default on the tune-part evidence in
+# benchmarks/results/calibration-composition-avx2.md: with whole sentences INC met no target on the
+# ci model within max_trials, with rows it did.
 CALIBRATION_COMPOSITIONS = ("sentences", "rows")
 SOURCE_FORMATS = ("onnx", "torch")
 INT8_TYPES = ("uint8", "int8")
@@ -45,6 +44,18 @@ class TuningFailed(UserError):
     def __init__(self, trials: list[dict], message: str):
         super().__init__(message)
         self.trials = trials
+
+
+def inc_found_nothing(recipe, trials: list[dict]) -> TuningFailed:
+    """INC's tuning ended without a model that meets its target: what fp32 and each int8 trial scored
+    (``trials[0]`` is INC's fp32 baseline), and how many trials ran of the ones allowed."""
+    fp32, tried = trials[:1], [t["accuracy"] for t in trials[1:]]
+    return TuningFailed(
+        trials,
+        f"recipe {recipe.name!r}: INC found no int8 model within {recipe.config.tolerable_loss:g} {recipe.config.criterion} loss "
+        f"in {len(tried)} int8 trials (max_trials {recipe.config.max_trials}): fp32 {fp32[0]['accuracy'] if fp32 else 'not scored'}, "
+        f"int8 {tried}; raise max_trials or tolerable_loss",
+    )
 
 
 class ConfigError(UserError):

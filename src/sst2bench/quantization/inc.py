@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import FORMATS, Method, QuantizeJob, TuningFailed, register_method
+from .base import FORMATS, Method, QuantizeJob, inc_found_nothing, register_method
 from .isa import IsaAwareConfig
 from .recipes import Recipe
 
@@ -224,12 +224,7 @@ def quantize_inc(recipe: Recipe, source: Path, out_dir: Path, work_dir: Path, ca
             eval_func=eval_func,
         )
     if quantized is None:
-        raise TuningFailed(
-            trials,
-            f"recipe {recipe.name!r}: INC found no int8 model within {recipe.config.tolerable_loss:g} {recipe.config.criterion} "
-            f"loss in {recipe.config.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); "
-            "raise max_trials or tolerable_loss",
-        )
+        raise inc_found_nothing(recipe, trials)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save(quantized.model, str(out_dir / "model.onnx"))
     return {

@@ -22,7 +22,7 @@ from pathlib import Path
 from unittest import mock
 
 from ..errors import UserError
-from .base import Method, QuantizeJob, TuningFailed, register_method
+from .base import Method, QuantizeJob, inc_found_nothing, register_method
 from .calibration import CalibrationData
 from .isa import IsaAwareConfig
 
@@ -194,11 +194,7 @@ def quantize_inc_torch(recipe, torch_dir: Path, out_dir: Path, work_dir: Path, c
     finally:
         torch.set_num_threads(threads)
     if quantized is None:
-        raise TuningFailed(
-            trials,
-            f"recipe {recipe.name!r}: INC found no int8 model within {recipe.config.tolerable_loss:g} {recipe.config.criterion} "
-            f"loss in {recipe.config.max_trials} trials (accuracies tried: {[t['accuracy'] for t in trials]}); raise max_trials or tolerable_loss",
-        )
+        raise inc_found_nothing(recipe, trials)
     out_dir.mkdir(parents=True, exist_ok=True)
     quantized.save(str(out_dir))
     return {

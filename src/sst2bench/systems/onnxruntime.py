@@ -14,6 +14,11 @@ from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backen
 BATCH_DEPENDENT_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "DynamicQuantizeLSTM"})
 
 
+def graph_rows_independent(model) -> bool:
+    """Whether no operator of the ``onnx.ModelProto`` mixes the rows of a call (see ``BATCH_DEPENDENT_OPS``)."""
+    return not {node.op_type for node in model.graph.node} & BATCH_DEPENDENT_OPS
+
+
 @register_backend("onnxruntime")
 class OrtSystem(TokenizingSystem):
     """An ONNX graph in ONNX Runtime on the CPU, with its threads pinned."""
@@ -64,8 +69,7 @@ class OrtSystem(TokenizingSystem):
         files = sorted(Path(spec.path).glob("*.onnx"))
         if len(files) != 1:
             return False
-        graph = onnx.load(str(files[0]), load_external_data=False).graph
-        return not {node.op_type for node in graph.node} & BATCH_DEPENDENT_OPS
+        return graph_rows_independent(onnx.load(str(files[0]), load_external_data=False))
 
     @classmethod
     def from_spec(cls, spec: SystemSpec, inference: InferenceConfig) -> OrtSystem:
