@@ -106,4 +106,4 @@ def test_evaluate_with_its_defaults_scores_as_every_run_does(tiny_model_dir, sst
 def test_allow_different_models_only_goes_with_compare(capsys):
     """The flag loosens the machine comparison's fp32 check; on a run's own report it would mean nothing."""
     code, _, err = run(capsys, "report", "--runs", "ci", "--allow-different-models")
-    assert code == 2 and err.count("\n") == 1 and "--allow-different-models go with --compare" in err
+    assert code == 2 and err.count("\n") == 1 and "--allow-different-models with --compare" in err
