@@ -652,6 +652,7 @@ def test_int8_deltas_on_two_fp32_checkpoints_show_each_run_and_the_spread(tmp_pa
     assert table.loc["int8-good", "Δ validation, min to max over checkpoints"] == "-3 to +0"
     assert table.loc["int8-fast-lossy", "Δ validation, min to max over checkpoints"] == "-5 to -5"
     assert "fp32-ort" not in table.index  # fp32 rows are the references, not deltas
+    assert not any("· final ·" in column for column in table.columns)  # neither run scored a final split
 
     with_fp32(seed2, b"seed 42")  # one model twice
     with pytest.raises(UserError, match="runs of one model show no checkpoint variance"):

@@ -1157,7 +1157,7 @@ def checkpoint_table(runs: list[RunResults]):
                     deltas.append(vs.difference_examples)
         row["Δ validation, min to max over checkpoints"] = f"{min(deltas):+d} to {max(deltas):+d}" if len(deltas) == len(runs) else None
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).dropna(axis=1, how="all")  # a run without a final split has no final columns
 
 
 def checkpoint_page(run_dirs: list[Path]) -> str:
