@@ -1212,10 +1212,15 @@ def checkpoint_page(run_dirs: list[Path]) -> str:
 
 def write_checkpoints(run_dirs: list[Path], output: Path | None = None) -> Path:
     """``reports/checkpoints/index.html`` (or ``output``): ``checkpoint_page`` of the run folders."""
+
+    return _write_page(checkpoint_page([Path(d) for d in run_dirs]), output, "checkpoints")
+
+
+def _write_page(page: str, output: Path | None, folder: str) -> Path:
+    """``page`` at ``output``, or at ``reports/<folder>/index.html`` of the project."""
     from .paths import project_root
 
-    page = checkpoint_page([Path(d) for d in run_dirs])
-    path = Path(output) if output else project_root() / "reports" / "checkpoints" / "index.html"
+    path = Path(output) if output else project_root() / "reports" / folder / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page)
     return path
@@ -1223,13 +1228,8 @@ def write_checkpoints(run_dirs: list[Path], output: Path | None = None) -> Path:
 
 def write_comparison(run_dirs: list[Path], output: Path | None = None, allow_different_models: bool = False) -> Path:
     """``reports/compare/index.html`` (or ``output``): runs measured on different machines as one latency comparison."""
-    from .paths import project_root
 
     missing = [str(d) for d in run_dirs if not (Path(d) / "latency.json").is_file()]
     if missing:
         raise UserError(f"no latency.json in {', '.join(missing)}: give run folders (runs/<run>) whose latency stage has run")
-    page = comparison_page([Path(d) for d in run_dirs], allow_different_models)
-    path = Path(output) if output else project_root() / "reports" / "compare" / "index.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page)
-    return path
+    return _write_page(comparison_page([Path(d) for d in run_dirs], allow_different_models), output, "compare")
