@@ -117,7 +117,7 @@ def test_each_method_config_holds_only_what_its_method_reads():
     from sst2bench.quantization.base import field_names, get_method
 
     fields = {name: set(field_names(get_method(name).config_class)) for name in ("ort-static", "ort-dynamic", "inc-static")}
-    common = {"operators", "optimize_graph", "fp32_nodes"}
+    common = {"operators", "optimize_graph", "fuse_attention", "fp32_nodes"}
     ort = {"activation_type", "weight_type", "per_channel", "reduce_range", "optimum_exclusions", "isa"}
     assert fields["ort-static"] == common | ort | {
         "quant_format",
@@ -292,7 +292,7 @@ def test_a_method_is_one_module_dropped_into_the_package(signal_model, tmp_path,
     assert record["recipe"] == {
         "name": "toy",
         "method": "toy-dynamic",
-        "config": {"operators": ["MatMul"], "optimize_graph": True, "fp32_nodes": [], "per_channel": True},
+        "config": {"operators": ["MatMul"], "optimize_graph": True, "fuse_attention": False, "fp32_nodes": [], "per_channel": True},
         "calibration": None,
     }
     sys.modules.pop("sst2bench.quantization.toy_dynamic", None)

@@ -154,6 +154,13 @@ class CalibrationConfig:
 # ------------------------------------------------------------------------------ method configs
 
 
+# ONNX Runtime quantizes Attention (as QAttention) in dynamic mode only (ORT 1.32's IntegerOpsRegistry).
+NO_STATIC_ATTENTION = (
+    "static int8 has no quantized Attention in ONNX Runtime (dynamic mode only): the MatMuls inside a fused Attention "
+    "would stay fp32; leave fuse_attention=False"
+)
+
+
 @dataclass(frozen=True)
 class MethodConfig:
     """Fields every method has, because the quantize pipeline reads them (source graph, op table).
@@ -163,8 +170,11 @@ class MethodConfig:
 
     # Op types to quantize; the op table reports each node of these types as int8 or fp32.
     operators: tuple[str, ...] = ("MatMul",)
-    # Fuse with ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu) first.
+    # Fuse with ONNX Runtime's transformer optimizer (SkipLayerNorm, BiasGelu) first.
     optimize_graph: bool = True
+    # ... and fuse attention (Attention, EmbedLayerNormalization) too: DistilBERT's export is
+    # rewritten into BERT's attention form, the one the optimizer matches (export.bert_form_attention).
+    fuse_attention: bool = False
     # Nodes forced to stay fp32 (a manual fallback): node names or fnmatch patterns
     # (``/distilbert/transformer/layer.0/ffn/*/MatMul``), each of which must match a node of the
     # graph the quantizer sees; they are expanded to concrete names before quantizing.
@@ -177,7 +187,10 @@ class MethodConfig:
 
     def checks(self) -> list[tuple[bool, str]]:
         """``(ok, message)`` pairs; the first not ok is raised as a ``ConfigError``."""
-        return [(bool(self.operators), "operators must name at least one op type")]
+        return [
+            (bool(self.operators), "operators must name at least one op type"),
+            (not self.fuse_attention or self.optimize_graph, "fuse_attention is a step of the optimizer: it needs optimize_graph=True"),
+        ]
 
 
 # ------------------------------------------------------------------------------ methods

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import FORMATS, Method, QuantizeJob, inc_found_nothing, register_method
+from .base import FORMATS, NO_STATIC_ATTENTION, Method, QuantizeJob, inc_found_nothing, register_method
 from .isa import IsaAwareConfig
 from .recipes import Recipe
 
@@ -75,6 +75,7 @@ class IncStaticConfig(IsaAwareConfig):
     def checks(self):
         return super().checks() + [
             (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
+            (not self.fuse_attention, NO_STATIC_ATTENTION),
             # INC's ONNX Runtime adaptor lists uint8 activations only (adaptor/onnxrt.yaml) and
             # ignores another dtype asked for, so int8 would be a recipe that lies.
             (self.activation_type == "uint8", "INC's ONNX Runtime adaptor quantizes activations as uint8 only (activation_type='uint8')"),

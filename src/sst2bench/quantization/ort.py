@@ -36,28 +36,61 @@ SOURCE_FILE = "model.onnx"
 def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
     """The graph the quantizer sees, in ``work_dir`` with the tokenizer and config beside it.
 
-    With ``recipe.config.optimize_graph``, ONNX Runtime's transformer optimizer fuses Attention,
-    SkipLayerNorm and BiasGelu first: Intel's ONNX int8 was made from such a graph, and one
-    QAttention op is what makes static int8 fast on CPUs. Shape inference then gives the
-    quantizer every tensor's type (it refuses MatMul outputs without one).
+    With ``recipe.config.optimize_graph``, ONNX Runtime's transformer optimizer fuses
+    SkipLayerNorm and BiasGelu first (Intel's ONNX int8 was made from such a graph); with
+    ``fuse_attention`` also Attention and EmbedLayerNorm, on the export rewritten by
+    ``export.bert_form_attention``, so dynamic int8 gets QAttention. Shape inference then gives
+    the quantizer every tensor's type (it refuses MatMul outputs without one).
     """
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     work_dir.mkdir(parents=True, exist_ok=True)
     source = fp32_dir / SOURCE_FILE
     if recipe.config.optimize_graph:
         config = json.loads((fp32_dir / "config.json").read_text())
+        options = FusionOptions("bert")
+        rewritten = work_dir / "bert_form.onnx"
+        if recipe.config.fuse_attention:
+            source = bert_form(source, rewritten)
+            options.use_raw_attention_mask(True)  # Attention reads the 0/1 mask: right for either padding side
+        else:  # static int8 has no QAttention; on DistilBERT's own form it matched nothing anyway
+            options.enable_attention = options.enable_embed_layer_norm = False
         fused = optimize_model(
-            str(source), model_type="bert", num_heads=config.get("n_heads", 0), hidden_size=config.get("dim", 0), opt_level=1
+            str(source),
+            model_type="bert",
+            num_heads=config.get("n_heads", 0),
+            hidden_size=config.get("dim", 0),
+            opt_level=1,
+            optimization_options=options,
         )
+        attention, layers = fused.get_fused_operator_statistics().get("Attention", 0), config.get("n_layers")
+        if recipe.config.fuse_attention and config.get("model_type") == "distilbert" and attention != layers:
+            raise UserError(
+                f"recipe {recipe.name!r}: ONNX Runtime's optimizer fused {attention} Attention nodes for {layers} layers "
+                "(export.bert_form_attention no longer matches this export's attention)"
+            )
         source = work_dir / "fused.onnx"
         fused.save_model_to_file(str(source))
+        rewritten.unlink(missing_ok=True)
     source, prepared = source.resolve(), (work_dir / SOURCE_FILE).resolve()
     infer_shapes(source, prepared, work_dir)
     for path in fp32_dir.iterdir():
         if path.is_file() and path.suffix != ".onnx":
             shutil.copy2(path, work_dir / path.name)
     return prepared
+
+
+def bert_form(source: Path, out: Path) -> Path:
+    """``source`` with DistilBERT's attention in BERT's form (``export.bert_form_attention``), saved to ``out``."""
+    import onnx
+
+    from ..export import bert_form_attention
+
+    model = onnx.load(str(source))
+    bert_form_attention(model)
+    onnx.save(model, str(out))
+    return out
 
 
 def infer_shapes(source: Path, prepared: Path, work_dir: Path) -> None:

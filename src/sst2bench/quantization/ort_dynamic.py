@@ -13,7 +13,11 @@ from .ort import OrtConfig, quantize_ort
 class OrtDynamicConfig(OrtConfig):
     def checks(self):
         return super().checks() + [
-            (self.activation_type == "uint8", "ONNX Runtime dynamic quantization takes uint8 activations (activation_type='uint8')")
+            (self.activation_type == "uint8", "ONNX Runtime dynamic quantization takes uint8 activations (activation_type='uint8')"),
+            (
+                not self.fuse_attention or "Attention" in self.operators,
+                "with fuse_attention the Q, K and V MatMuls are inside Attention: add 'Attention' to operators or they stay fp32",
+            ),
         ]
 
 

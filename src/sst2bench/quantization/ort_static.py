@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from .artifacts import op_table
-from .base import FORMATS, INT8_TYPES, Method, QuantizeJob, register_method
+from .base import FORMATS, INT8_TYPES, NO_STATIC_ATTENTION, Method, QuantizeJob, register_method
 from .ort import OrtConfig, quantize_ort
 from .search import search_fallbacks
 
@@ -34,6 +34,7 @@ class OrtStaticConfig(OrtConfig):
         unread = [name for name in SEARCH_FIELDS if not self.fallback_search and getattr(self, name) != defaults[name]]
         return super().checks() + [
             (self.quant_format in FORMATS, f"quant_format must be one of {FORMATS}"),
+            (not self.fuse_attention, NO_STATIC_ATTENTION),
             (self.activation_type in INT8_TYPES, f"activation_type must be one of {INT8_TYPES}"),
             (not unread, f"{', '.join(unread)} only act with fallback_search=True"),
             (

@@ -42,6 +42,15 @@ def ort_dynamic_pc() -> Recipe:
 
 
 @_preset
+def ort_dynamic_attn() -> Recipe:
+    """ort-dynamic-pc on the graph with attention fused: QAttention and a quantized
+    EmbedLayerNormalization replace the fp32 attention ops (reshapes, transposes, softmax, mask) around the int8 GEMMs."""
+    return Recipe.build(
+        "ort-dynamic-attn", "ort-dynamic", operators=("MatMul", "Attention", "EmbedLayerNormalization"), fuse_attention=True
+    )
+
+
+@_preset
 def ort_static_qdq() -> Recipe:
     """optimum's static recipe: QDQ, MatMul and Add, optimum's exclusions, raw exported graph."""
     return Recipe.build(

@@ -132,4 +132,8 @@ def quantize(
 def source_description(recipe: Recipe, method) -> str:
     if method.source_format == "torch":
         return "the fp32 PyTorch model"
-    return "fused by ONNX Runtime's transformer optimizer" if recipe.config.optimize_graph else "as exported"
+    if not recipe.config.optimize_graph:
+        return "as exported"
+    if recipe.config.fuse_attention:
+        return "fused by ONNX Runtime's transformer optimizer, attention included (Attention, EmbedLayerNormalization)"
+    return "fused by ONNX Runtime's transformer optimizer (SkipLayerNormalization, BiasGelu; attention left as exported)"

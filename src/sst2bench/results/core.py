@@ -13,7 +13,7 @@ from ..errors import UserError
 SCHEMA_VERSION = 2
 FP32_TORCH = "fp32-torch"
 FP32_ORT = "fp32-ort"
-# fp32 ONNX Runtime on the graph fused by its transformer optimizer: where optimize_graph recipes start.
+# fp32 ONNX Runtime on the graph with every fusion of its transformer optimizer (attention too): where fuse_attention recipes start.
 FP32_ORT_FUSED = "fp32-ort-fused"
 FP32_OPENVINO = "fp32-openvino"
 REFERENCE = "intel-int8-published"

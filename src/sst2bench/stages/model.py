@@ -32,16 +32,19 @@ def export_cached(torch_dir: Path, alias: Path) -> Path:
 
 
 def fused_cached(onnx_dir: Path, alias: Path) -> Path:
-    """The fp32 export after ONNX Runtime's transformer optimizer: the very graph that int8 recipes
-    with ``optimize_graph`` start from (made by their own preparation step), once per export."""
+    """The fp32 export after ONNX Runtime's transformer optimizer with every fusion it has, attention
+    too: the very graph that int8 recipes with ``fuse_attention`` start from (made by their own
+    preparation step), once per export."""
     from ..cache import CacheKey
     from ..quantization import Recipe
     from ..quantization.ort import SOURCE_FILE, prepare_source
 
-    key = CacheKey.make("fp32-onnx-fused", "sst2bench.quantization.ort", inputs={"fp32": onnx_dir}, params={"optimize_graph": True})
+    key = CacheKey.make(
+        "fp32-onnx-fused", "sst2bench.quantization.ort", inputs={"fp32": onnx_dir}, params={"optimize_graph": True, "fuse_attention": True}
+    )
 
     def make(out: Path) -> None:
-        prepare_source(Recipe.build(FP32_ORT_FUSED, "ort-dynamic", optimize_graph=True), onnx_dir, out)
+        prepare_source(Recipe.build(FP32_ORT_FUSED, "ort-dynamic", operators=("MatMul", "Attention"), fuse_attention=True), onnx_dir, out)
         for scratch in out.glob("*.onnx"):
             if scratch.name != SOURCE_FILE:
                 scratch.unlink()
