@@ -46,6 +46,7 @@ from sst2bench.report import (
     show,
     show_disagreements,
     stage_status,
+    studies_note,
 )
 
 use_report_style()
@@ -53,6 +54,8 @@ cfg = load_run(run)
 res = RunResults.load(cfg.runs_dir)
 rec = recommendation(res, cfg.check)
 display(Markdown(f"# sst2bench · `{run}`\n{cfg.description}"))
+if studies_note(res):
+    display(Markdown(studies_note(res)))
 
 # %%
 first_screen(res, rec)

@@ -15,8 +15,11 @@ from .test_final_split import files_opened
 SMALL = {"calibration_samples": 8, "calibration_max_length": 16}
 
 
-def protocol_run(model_dir, also_on_reported: bool, seeds: list[int], final_test: dict | None = None, study: dict | None = None):
+def protocol_run(
+    model_dir, also_on_reported: bool, seeds: list[int], final_test: dict | None = None, study: dict | None = None, studies: bool = True
+):
     values = {
+        "studies": studies,
         "model": {"kind": "local", "path": str(model_dir)},
         "data": {"eval_limit": 24, "tuning": {"size": 40, "seed": 1, "also_on_reported": also_on_reported}},
         "quantize": {
@@ -126,10 +129,18 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
 
     table, figure = calibration_study(RunResults.load(cfg.runs_dir))
     assert len(table) == 4 and figure.axes[0].get_lines()
-    plain = protocol_run(signal_model.torch_dir, also_on_reported=False, seeds=[])
-    assert stage_quantize(plain, progress=False).crossfit == {}
-    again = stage_accuracy(plain, progress=False)
+    from sst2bench.report import studies_note
+
+    assert studies_note(RunResults.load(cfg.runs_dir)) is None
+    # The one switch: the same params with studies off make no copies, folds or study, and the report names each.
+    off = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], study=study, studies=False)
+    quantized_off = stage_quantize(off, progress=False)
+    assert quantized_off.crossfit == {} and quantized_off.seed_variants == {} and quantized_off.calibration_study == []
+    assert set(quantized_off.recipes) == {"ort-static-qdq", "inc-static"}
+    again = stage_accuracy(off, progress=False)
     assert "inc-static@val" not in again.systems and again.seeds == {} and again.crossfit == {}
+    note = studies_note(RunResults.load(off.runs_dir))
+    assert "studies: false" in note and all(f in note for f in ("calibration_seeds", "also_on_reported", "calibration_study"))
 
 
 def test_validation_as_the_tuning_split_marks_recipes_tuned_on_the_reported_split(sst2_project, signal_model, monkeypatch):

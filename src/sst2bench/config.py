@@ -258,9 +258,31 @@ class RunConfig:
     evaluation_sets: list[EvalSetConfig] = field(default_factory=list)
     # The final split: labelled, read by the final stage alone, after every choice (none = no final section).
     final_test: EvalSetConfig | None = None
+    # The long studies: quantize.calibration_seeds' copies, the @val copies and cross-fit folds of
+    # data.tuning.also_on_reported, and quantize.calibration_study. false skips all of them (their
+    # settings stay as written) and the report says which were off.
+    studies: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.studies, bool):
+            raise UserError(f"studies must be true or false, not {self.studies!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def studies_off(self) -> list[str]:
+        """The long studies this run's params ask for that ``studies: false`` skips (empty when on)."""
+        if self.studies:
+            return []
+        asked = [
+            (bool(self.quantize.calibration_seeds), "the calibration seeds (quantize.calibration_seeds)"),
+            (
+                self.data.tuning.also_on_reported or self.data.tuning.source == "validation",
+                "the @val copies and cross-fit folds (data.tuning.also_on_reported)",
+            ),
+            (self.quantize.calibration_study is not None, "the calibration study (quantize.calibration_study)"),
+        ]
+        return [name for on, name in asked if on]
 
     def latency_settings(self, quick: bool = False) -> LatencyConfig:
         """The run's latency settings, with the quick overrides applied when asked."""

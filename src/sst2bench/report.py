@@ -822,6 +822,22 @@ def figure_size(res: RunResults):
     return fig
 
 
+def studies_note(res: RunResults) -> str | None:
+    """The long studies the run's quantize stage skipped (params ``studies: false``), named in one
+    line; None when every study its params ask for ran (or the stage did not run)."""
+    from .config import run_config_from_dict
+
+    params = res.quantize.provenance.get("params") if res.quantize.done else None
+    off = run_config_from_dict(params).studies_off() if params else []
+    if not off:
+        return None
+    run = params.get("run", "<run>")
+    return (
+        f"**Long studies off** (params `studies: false`): {'; '.join(off)} did not run, so their sections are empty. "
+        f"`studies: true` in `params/{run}.yaml` runs them."
+    )
+
+
 def calibration_in_use(res: RunResults) -> str:
     """Which calibration each static recipe of the run was made with (composition, sentences, method),
     read from the quantize records; copies (seeds, @val, folds) follow their recipe and are not listed."""

@@ -41,8 +41,8 @@ def tuning_split(cfg: RunConfig, data):
 
 
 def crossfit_enabled(cfg: RunConfig) -> bool:
-    """Whether accuracy-aware recipes are also tuned on the reported split and cross-fitted on its halves."""
-    return cfg.data.tuning.source == "validation" or cfg.data.tuning.also_on_reported
+    """Whether accuracy-aware recipes are also tuned on the reported split and cross-fitted on its halves (a long study)."""
+    return cfg.studies and (cfg.data.tuning.source == "validation" or cfg.data.tuning.also_on_reported)
 
 
 def reported_halves(cfg: RunConfig, split) -> tuple:
