@@ -497,6 +497,27 @@ def test_the_measured_avx2_run_gives_the_numbers_of_issue_19():
     assert "nncf-openvino: overflow fix auto → first_layer" in note and "@val" not in note
 
 
+def test_the_two_real_runs_compare_on_one_page_avx512_vnni_against_avx2(tmp_path):
+    """The measured runs of two CPU classes (tests/fixtures/zen4-vnni-standin, a cold make report of
+    3d98dc7 on a Zen 4 EPYC with AVX-512 VNNI; avx2-zen3-standin): one page with both machines'
+    speed-ups, counts and fp32 shas; refused without the flag, since the AVX2 run's sha is unknown."""
+    from sst2bench.cli import main
+    from sst2bench.report import comparison_page, cpu_summary
+
+    runs = [FIXTURES / "zen4-vnni-standin", FIXTURES / "avx2-zen3-standin"]
+    vnni, avx2 = (RunResults.load(d) for d in runs)
+    assert "int8 class avx512-vnni" in cpu_summary(vnni) and "int8 class avx2" in cpu_summary(avx2)
+    assert main(["report", "--compare", *map(str, runs), "--output", str(tmp_path / "x.html")]) == 2
+    page = html.unescape(comparison_page(runs, allow_different_models=True))
+    assert "AMD EPYC · avx512-vnni" in page and "AMD EPYC · avx2" in page
+    assert vnni.fp32_weights.sha256 in page and "sha256 unknown" in page
+    # Each machine's speed-up of a recipe measured on both, read from its own run: VNNI buys more.
+    speedups = [res.latency.speedup_vs_fp32_ort["ort-dynamic-pc"] for res in (vnni, avx2)]
+    assert speedups[0] > speedups[1] > 1
+    # A system measured on one machine only is shown as not measured on the other.
+    assert "ort-dynamic-attn" in vnni.latency_at(1) and "ort-dynamic-attn" not in avx2.latency_at(1)
+
+
 def test_int8_slower_than_its_own_runtimes_fp32_is_named_with_its_profiled_cause(tmp_path):
     """The measured AVX2 run: NNCF int8 in OpenVINO is slower than OpenVINO fp32 (13.38 against
     10.99 ms there), and the report says so with the cause profiled on that class; on a class where
