@@ -262,6 +262,27 @@ def test_the_batching_switch_changes_the_batches_workers_are_given(tmp_path):
         sweep(SPECS, LatencyConfig(batch_sizes=[1, 4], samples=12), texts, tmp_path / "x.jsonl", progress=False, start_worker=FakeWorker)
 
 
+def test_batched_samples_give_larger_batches_a_longer_draw_whose_start_is_batch_ones(tmp_path):
+    """batch 1 times the first ``samples`` sentences; batch 4 buckets all ``batched_samples`` of them."""
+    texts, lengths = [f"t{i}" for i in range(24)], [5, 9, 2, 7] * 6
+    FakeWorker.reset()
+    settings = LatencyConfig(batch_sizes=[1, 4], paddings=["dynamic"], threads=[1], samples=8, batched_samples=24, rounds=1)
+    sweep(SPECS[:1], settings, texts, tmp_path / "p.jsonl", progress=False, start_worker=FakeWorker, lengths=lengths)
+    (job,) = FakeWorker.jobs
+    plans = {p["batch_size"]: p["batches"] for p in job["plans"]}
+    assert sorted(i for batch in plans[1] for i in batch) == list(range(8))
+    assert sorted(i for batch in plans[4] for i in batch) == list(range(24))
+    assert plans[4] == batch_plan(lengths, 4, "length-bucketed", 0)
+    FakeWorker.reset()
+    plain = LatencyConfig(batch_sizes=[1, 4], paddings=["dynamic"], threads=[1], samples=8, rounds=1)
+    sweep(SPECS[:1], plain, texts[:8], tmp_path / "q.jsonl", progress=False, start_worker=FakeWorker, lengths=lengths[:8])
+    (job,) = FakeWorker.jobs
+    assert sorted(i for p in job["plans"] if p["batch_size"] == 4 for batch in p["batches"] for i in batch) == list(range(8))
+    assert (plain.sample_size, settings.sample_size) == (8, 24)
+    with pytest.raises(UserError, match="batched_samples must be 0"):
+        LatencyConfig(samples=64, batched_samples=32)
+
+
 def test_a_sweep_can_time_both_batchings_side_by_side(tmp_path):
     FakeWorker.reset()
     settings = LatencyConfig(batch_sizes=[4], paddings=["dynamic"], threads=[1], samples=12, rounds=2, batched_iterations=3)

@@ -50,6 +50,9 @@ class LatencyConfig:
     max_length: int = 128
     # Sentences drawn (seeded) from the eval split; identical for every system.
     samples: int = 64
+    # Sentences batched at batch sizes above 1 (0: ``samples``): the same seeded draw, longer, whose
+    # first ``samples`` are batch 1's. Length buckets of 32 need a few hundred sentences to pad little.
+    batched_samples: int = 0
     seed: int = 0
     # Batches at batch sizes above 1: "length-bucketed" sorts the sample by token length and batches
     # neighbours, so a batch pads to little more than its own sentences; "sample-order" batches
@@ -84,8 +87,10 @@ class LatencyConfig:
         bad = [p for p in self.paddings if p not in PADDINGS]
         if bad or not self.paddings:
             raise UserError(f"latency.paddings must list dynamic and/or max_length, not {bad}")
-        if self.samples < max(self.batch_sizes) or min(self.iterations, self.batched_iterations, self.rounds) < 1:
+        if self.sample_size < max(self.batch_sizes) or min(self.iterations, self.batched_iterations, self.rounds) < 1:
             raise UserError("latency: samples must cover the largest batch; rounds, iterations and batched_iterations ≥ 1")
+        if self.batched_samples and self.batched_samples < self.samples:
+            raise UserError("latency.batched_samples must be 0 (= samples) or at least samples (batch 1's sentences are its first ones)")
         if self.warmup < 0 or self.duration_s <= 0 or not 0 < self.percentile_confidence < 1:
             raise UserError("latency: warmup ≥ 0, duration_s > 0 and 0 < percentile_confidence < 1")
         if self.peak_repeats < 1 or self.peak_large_size < 1:
@@ -94,6 +99,14 @@ class LatencyConfig:
             raise UserError(f"latency.batching must be one of {', '.join(BATCHINGS)}, not {self.batching!r}")
         if self.percentile_tail_calls < 1:
             raise UserError("latency.percentile_tail_calls must be at least 1")
+
+    @property
+    def sample_size(self) -> int:
+        """Sentences drawn: batch 1 times the first ``samples`` of them, larger batches all."""
+        return max(self.samples, self.batched_samples)
+
+    def sentences_at(self, batch_size: int) -> int:
+        return self.samples if batch_size == 1 else self.sample_size
 
     def calls(self, batch_size: int) -> int:
         """Timed calls per round at this batch size."""
@@ -444,7 +457,11 @@ def sweep(
         lengths = [0] * len(texts)
     if len(lengths) != len(texts):
         raise ValueError(f"{len(lengths)} token lengths for {len(texts)} texts")
-    plans = {(rule, b): batch_plan(lengths, b, rule, settings.seed) for b in settings.batch_sizes for rule in batchings}
+    plans = {
+        (rule, b): batch_plan(lengths[: settings.sentences_at(b)], b, rule, settings.seed)
+        for b in settings.batch_sizes
+        for rule in batchings
+    }
     done = []
     if partial_path.is_file():
         done = [json.loads(line) for line in partial_path.read_text().splitlines() if line.strip()]

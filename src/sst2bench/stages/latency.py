@@ -92,7 +92,7 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
         return skipped(out, LatencyResult, f"no fp32 model: {model.reason}", cfg)
     settings = cfg.latency_settings(quick)
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
-    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
+    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.sample_size, settings.seed)
     lengths = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)  # the batches' sort key
     specs, skips = all_specs(cfg, timed=True)
     # Rows are keyed by round, so more rounds add to the same sweep; what only summarises them is left out.
@@ -142,5 +142,5 @@ def latency_result(
     result.speedup_vs_fp32_ort = median_ratios(result, FP32_ORT)
     result.speedup_vs_fp32_torch = median_ratios(result, FP32_TORCH)
     if settings.peak and not quick:
-        result.peak, result.peak_fractions = machine_limit(cfg, settings, specs, texts, result)
+        result.peak, result.peak_fractions = machine_limit(cfg, settings, specs, texts[: settings.samples], result)  # batch 1's sentences
     return result
