@@ -6,7 +6,7 @@ from sst2bench.errors import UserError
 from .conftest import REPO
 
 
-@pytest.mark.parametrize("run", ["standin", "ci", "distilbert", "standin-seed2", "ci-seed2"])
+@pytest.mark.parametrize("run", ["standin", "ci", "distilbert", "standin-seed2", "ci-seed2", "standin-studies"])
 def test_committed_runs_load(run):
     cfg = load_run(run, params_dir=REPO / "params")
     assert cfg.run == run and cfg.quantize.recipe_objects()

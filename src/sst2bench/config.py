@@ -258,8 +258,8 @@ class RunConfig:
     evaluation_sets: list[EvalSetConfig] = field(default_factory=list)
     # The final split: labelled, read by the final stage alone, after every choice (none = no final section).
     final_test: EvalSetConfig | None = None
-    # The long studies: quantize.calibration_seeds' copies, the @val copies and cross-fit folds of
-    # data.tuning.also_on_reported, and quantize.calibration_study. false skips all of them (their
+    # The long studies, which re-tune or re-calibrate every recipe: quantize.calibration_seeds' copies,
+    # and the @val copies and cross-fit folds of data.tuning.also_on_reported. false skips both (their
     # settings stay as written) and the report says which were off.
     studies: bool = True
 
@@ -280,7 +280,6 @@ class RunConfig:
                 self.data.tuning.also_on_reported or self.data.tuning.source == "validation",
                 "the @val copies and cross-fit folds (data.tuning.also_on_reported)",
             ),
-            (self.quantize.calibration_study is not None, "the calibration study (quantize.calibration_study)"),
         ]
         return [name for on, name in asked if on]
 

@@ -165,11 +165,7 @@ def stage_quantize(cfg: RunConfig, recipes=None, progress: bool = True) -> Quant
                 ]
     records = {name: r for name, r in records.items() if r is not None}
     variants = {name: r for name, r in variants.items() if r is not None}
-    study = (
-        calibration_study(cfg, chosen, made, splits, Path(model.onnx_dir), progress)
-        if cfg.studies and cfg.quantize.calibration_study
-        else []
-    )
+    study = calibration_study(cfg, chosen, made, splits, Path(model.onnx_dir), progress) if cfg.quantize.calibration_study else []
     previous = read_result(out, QuantizeResult, missing_ok=True) if recipes else QuantizeResult()
     merged = {**previous.recipes, **records}
     # Distinct recipes with equal scales and zero points: the options that tell them apart changed
