@@ -509,7 +509,7 @@ def test_the_two_real_runs_compare_on_one_page_avx512_vnni_against_avx2(tmp_path
     assert "int8 class avx512-vnni" in cpu_summary(vnni) and "int8 class avx2" in cpu_summary(avx2)
     assert main(["report", "--compare", *map(str, runs), "--output", str(tmp_path / "x.html")]) == 2
     page = html.unescape(comparison_page(runs, allow_different_models=True))
-    assert "AMD EPYC · avx512-vnni" in page and "AMD EPYC · avx2" in page
+    assert "AMD EPYC (family 25, model 17) · avx512-vnni" in page and "AMD EPYC · avx2" in page  # the AVX2 run predates family/model
     assert vnni.fp32_weights.sha256 in page and "sha256 unknown" in page
     # Each machine's speed-up of a recipe measured on both, read from its own run: VNNI buys more.
     speedups = [res.latency.speedup_vs_fp32_ort["ort-dynamic-pc"] for res in (vnni, avx2)]

@@ -1056,7 +1056,9 @@ def machine_label(provenance: dict) -> str:
     from .provenance import isa_class
 
     cpu = provenance.get("cpu", {})
-    return f"{cpu.get('model', 'unknown CPU')} · {isa_class(cpu) if cpu.get('isa') else 'ISA unknown'}"
+    # One brand string covers several generations ("AMD EPYC" is Zen 3 and Zen 4 here): name the part too.
+    part = f" (family {cpu['family']}, model {cpu['model_number']})" if cpu.get("family") and cpu.get("model_number") else ""
+    return f"{cpu.get('model', 'unknown CPU')}{part} · {isa_class(cpu) if cpu.get('isa') else 'ISA unknown'}"
 
 
 def machine_comparison(run_dirs: list[Path]):
