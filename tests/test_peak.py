@@ -150,3 +150,16 @@ def test_int8_over_fp32_takes_the_best_int8_kernel_per_shape_at_the_asked_thread
     assert int8_over_fp32(limit, 1) == {"large": pytest.approx(3.5)}
     assert int8_over_fp32(limit, 2) == {"large": pytest.approx(90.0)}
     assert int8_over_fp32(limit, 4) == {}
+
+
+def test_an_int8_attention_counts_the_projections_it_fused_as_int8():
+    """A fused graph's op table names Attention_0, not the export's q/k/v MatMuls: QAttention runs
+    those projections in int8 (its attention scores stay fp32), so they count at the int8 peak."""
+    layer = "/distilbert/transformer/layer.0/attention"
+    macs = {f"{layer}/q_lin/MatMul": 10.0, f"{layer}/k_lin/MatMul": 10.0, f"{layer}/v_lin/MatMul": 10.0, f"{layer}/MatMul": 5.0}
+    macs[f"{layer}/out_lin/MatMul"] = 20.0
+    fused = [{"node": "Attention_0", "op_type": "Attention", "precision": "int8"}]
+    fused.append({"node": f"{layer}/out_lin/MatMul", "op_type": "MatMul", "precision": "int8"})
+    assert precision_split(macs, fused) == (50.0, 5.0)
+    fp32_attention = [{**fused[0], "precision": "fp32"}, fused[1]]
+    assert precision_split(macs, fp32_attention) == (20.0, 35.0)

@@ -15,6 +15,7 @@ over its forward-pass time (tokenization excluded).
 
 from __future__ import annotations
 
+import re
 import time
 from functools import lru_cache
 
@@ -91,10 +92,19 @@ def macs_at(polynomials: dict[str, tuple[float, float, float]], token_counts: li
     return {name: float(np.mean(c0 + c1 * t + c2 * t * t)) for name, (c0, c1, c2) in polynomials.items()}
 
 
+# The exported graph's Q, K and V projections (DistilBERT's q_lin/k_lin/v_lin, BERT's query/key/value):
+# a fused Attention node holds them, so an int8 Attention (QAttention) runs them in int8.
+QKV_PROJECTION = re.compile(r"/(q_lin|k_lin|v_lin|query|key|value)/MatMul$")
+
+
 def precision_split(macs: dict[str, float], op_table: list[dict] | None) -> tuple[float, float]:
-    """(int8 MACs, fp32 MACs): a node is int8 when the op table says so; every other node is fp32."""
-    int8_nodes = {row["node"] for row in op_table or [] if row["precision"] == "int8"}
-    int8 = sum(v for name, v in macs.items() if name in int8_nodes)
+    """(int8 MACs, fp32 MACs) of the exported graph's nodes: a node is int8 when the op table says
+    so, the Q/K/V projections also when the table has an int8 Attention (QAttention computes them in
+    int8; its attention scores stay fp32); every other node is fp32."""
+    rows = op_table or []
+    int8_nodes = {row["node"] for row in rows if row["precision"] == "int8"}
+    int8_attention = any(row.get("op_type") == "Attention" and row["precision"] == "int8" for row in rows)
+    int8 = sum(v for name, v in macs.items() if name in int8_nodes or (int8_attention and QKV_PROJECTION.search(name)))
     return int8, sum(macs.values()) - int8
 
 
