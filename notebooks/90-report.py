@@ -37,8 +37,10 @@ from sst2bench.report import (
     figure_latency,
     figure_pareto,
     figure_size,
+    figure_op_profile,
     first_screen,
     limit_tables,
+    op_profile_table,
     provenance_table,
     published_comparison,
     recommendation,
@@ -69,6 +71,7 @@ first_screen(res, rec)
 # [Calibration](#Calibration:-how-much,-and-which-sentences) ·
 # [Final split](#The-final-split) ·
 # [Accuracy against latency](#Accuracy-against-latency) ·
+# [Where the time goes](#Where-the-forward-time-goes) ·
 # [Latency](#Latency-distributions) ·
 # [Size](#Size-on-disk) ·
 # [Confusion matrices](#Confusion-matrices) ·
@@ -181,6 +184,19 @@ else:
 if res.latency.done:
     for table, notes in limit_tables(res):
         display(show(table, notes=notes))
+
+# %% [markdown]
+# ## Where the forward time goes
+# Each system's forward pass by kind of op, from its runtime's own profiler (ONNX Runtime's
+# profiler, OpenVINO's performance counters, torch.profiler): int8 GEMMs, fp32 GEMMs, attention,
+# normalisation and activation, quantize/dequantize, the rest.
+
+# %%
+if res.latency.done:
+    profile_table, profile_notes = op_profile_table(res)
+    if profile_table is not None:
+        figure_op_profile(res)
+    display(show(profile_table, notes=profile_notes) if profile_table is not None else Markdown(profile_notes[0]))
 
 # %% [markdown]
 # ## Latency distributions

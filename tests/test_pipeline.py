@@ -88,6 +88,7 @@ def test_report_index_and_browser_render(workspace):
     html = page.read_text()
     assert html.count("data:image/png;base64") >= 5  # accuracy, Pareto, latency, size, confusion: embedded
     assert "fp32-torch" in html and "ort-dynamic" in html and "Not measured" in html
+    assert "Where the forward time goes" in html and "int8 GEMM (%)" in html and "int8 GEMMs take" in html  # measured profiles
     assert "def " not in html and "import " not in html  # no code in the report
     assert (workspace / "reports" / "tiny" / "appendix" / "30-accuracy.html").is_file()
 

@@ -710,3 +710,29 @@ def test_the_report_says_which_calibration_each_static_recipe_used(run_dir):
     assert calibration_in_use(RunResults.load(run_dir)) == "No static recipe in this run: nothing was calibrated."
     write_result(run_dir / "quantize.json", QuantizeResult(status="skipped", reason="no fp32 model", provenance=provenance()))
     assert calibration_in_use(RunResults.load(run_dir)) == "Which calibration the static recipes used is not known: quantize skipped."
+
+
+def test_the_op_profile_section_and_what_stands_in_the_way_come_from_the_measured_profiles(tmp_path):
+    from sst2bench.report import in_the_way, op_profile_table
+    from sst2bench.results.latency import OpProfile
+
+    run = fabricate_run(tmp_path / "runs" / "fake")
+    latency = read_result(run / "latency.json", LatencyResult)
+    cats = {"int8 GEMM": 1.0, "fp32 GEMM": 0.0, "attention": 0.5, "normalisation & activation": 0.3}
+    cats.update({"quantize & dequantize": 0.2, "other": 0.0})
+    profiles = {
+        "int8-good": OpProfile(
+            calls=64, source="ONNX Runtime 1.32.0 profiler (kernel times)", ms_per_call=cats, top_ops={"MatMulInteger": 1.0}
+        )
+    }
+    write_result(run / "latency.json", latency.model_copy(update={"profiles": profiles}))
+    res = RunResults.load(run)
+    table, notes = op_profile_table(res)
+    row = table.set_index("system").loc["int8-good"]
+    assert row["int8 GEMM (%)"] == 50.0 and row["attention (%)"] == 25.0 and row["profiled ms per call"] == 2.0
+    assert "MatMulInteger 1.00" in row["top op types (ms per call)"] and "ONNX Runtime 1.32.0 profiler" in notes[0]
+    sentence = in_the_way(res, "int8-good")
+    assert "int8 GEMMs take 50 %" in sentence and "attention 25 %, normalisation & activation 15 %, quantize & dequantize 10 %" in sentence
+    assert "was not profiled" in in_the_way(res, "int8-fast-lossy")
+    write_result(run / "latency.json", latency)
+    assert op_profile_table(RunResults.load(run))[0] is None

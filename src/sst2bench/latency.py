@@ -78,6 +78,8 @@ class LatencyConfig:
     baselines: list[str] = field(default_factory=lambda: [FP32_ORT, FP32_ORT_FUSED])
     # The machine's matrix-multiply limit, measured with ONNX Runtime: best of peak_repeats calls.
     peak: bool = True
+    # Each system's forward time by kind of op, from its runtime's profiler (batch 1, 1 thread).
+    profile: bool = True
     peak_repeats: int = 15
     peak_large_size: int = 1024
 

@@ -758,12 +758,72 @@ def limit_tables(res: RunResults):
         notes.append(
             f"How much faster could int8 get on this CPU? The fastest int8 forward pass at batch 1, 1 thread ({fastest.system}, "
             f"{fastest.forward_mean_ms:.2f} ms) would take {ideal:.2f} ms if its multiply-adds ran at the measured peaks: "
-            f"{1 / fastest.fraction_of_model_shape_peak:.1f}x headroom. What stands in the way is everything around the GEMMs "
-            "(fp32 LayerNorm, GELU, Softmax, reshapes and the quantize/dequantize steps, which run on one thread "
-            f"at {fastest.tokens_mean:.0f} rows), "
-            "not the GEMMs: see the per-op profile in benchmarks/results/profile-standin.md and docs/latency.md."
+            f"{1 / fastest.fraction_of_model_shape_peak:.1f}x headroom. " + in_the_way(res, fastest.system)
         )
     return [(peaks, []), (systems, notes)]
+
+
+def in_the_way(res: RunResults, system: str) -> str:
+    """What takes a system's forward time besides its int8 GEMMs, from its measured op profile."""
+    profile = res.latency.profiles.get(system)
+    if profile is None or not profile.shares():
+        return f"{system} was not profiled in this sweep (params latency.profile), so what takes the rest of its time is not measured here."
+    shares = profile.shares()
+    rest = sorted(((k, v) for k, v in shares.items() if k != "int8 GEMM" and v > 0), key=lambda item: -item[1])
+    listed = ", ".join(f"{kind} {100 * share:.0f} %" for kind, share in rest[:4])
+    return (
+        f"Its profile ({profile.source}, batch 1, 1 thread): int8 GEMMs take {100 * shares.get('int8 GEMM', 0):.0f} % of the "
+        f"forward time; the rest is {listed} (section 'Where the forward time goes')."
+    )
+
+
+def op_profile_table(res: RunResults):
+    """Per profiled system: ms per call by kind of op and each kind's share, fastest first; and notes."""
+    import pandas as pd
+
+    from .profile import CATEGORIES
+
+    profiles = res.latency.profiles
+    if not profiles:
+        return None, ["No op profile in this sweep (params latency.profile is off, or a --quick sweep)."]
+    rows = []
+    for name, profile in sorted(profiles.items(), key=lambda item: sum(item[1].ms_per_call.values())):
+        shares = profile.shares()
+        row = {"system": name, "profiled ms per call": round(sum(profile.ms_per_call.values()), 2)}
+        row.update({f"{kind} (%)": round(100 * shares.get(kind, 0.0), 1) for kind in CATEGORIES})
+        row["top op types (ms per call)"] = ", ".join(f"{op} {ms:.2f}" for op, ms in list(profile.top_ops.items())[:4])
+        rows.append(row)
+    sources = sorted({p.source for p in profiles.values()})
+    notes = [
+        f"Batch 1, 1 thread, {next(iter(profiles.values())).calls} sample sentences one per call, after an untimed pass over them. "
+        f"Sources: {'; '.join(sources)}. Profiled time is the kernels' own (what the profiler attributes to ops), "
+        "so it is below the timed forward pass; GEMMs between two activations inside attention count as attention."
+    ]
+    return pd.DataFrame(rows), notes
+
+
+def figure_op_profile(res: RunResults):
+    """Stacked bars: each profiled system's forward time per call by kind of op."""
+    import matplotlib.pyplot as plt
+
+    from .profile import CATEGORIES
+
+    profiles = sorted(res.latency.profiles.items(), key=lambda item: sum(item[1].ms_per_call.values()))
+    if not profiles:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(profiles) + 1.6))
+    left = [0.0] * len(profiles)
+    colors = ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#999999"]
+    for kind, color in zip(CATEGORIES, colors):
+        widths = [p.ms_per_call.get(kind, 0.0) for _, p in profiles]
+        ax.barh([name for name, _ in profiles], widths, left=left, color=color, label=kind)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.invert_yaxis()
+    ax.set_xlabel("profiled ms per call (batch 1, 1 thread)")
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
+    ax.set_title("Where the forward time goes")
+    fig.tight_layout()
+    return fig
 
 
 def figure_pareto(res: RunResults):

@@ -156,6 +156,20 @@ class PeakFraction(Schema):
     note: str = ""
 
 
+class OpProfile(Schema):
+    """Where one system's forward pass goes, from its runtime's profiler (``sst2bench.profile``):
+    batch 1, one thread, one sample sentence per call, after an untimed pass over them."""
+
+    calls: int
+    source: str
+    ms_per_call: dict[str, float]  # by category (profile.CATEGORIES), every category present
+    top_ops: dict[str, float] = {}  # the op types with the most time per call
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.ms_per_call.values())
+        return {k: v / total for k, v in self.ms_per_call.items()} if total else {}
+
+
 class LatencyResult(StageResult):
     quick: bool = False
     settings: dict = {}
@@ -169,6 +183,8 @@ class LatencyResult(StageResult):
     speedup_vs_fp32_torch: dict[str, float] = {}
     peak: MachineLimit | None = None
     peak_fractions: list[PeakFraction] = []
+    # Per system: its forward time by kind of op (batch 1, 1 thread), from its runtime's profiler.
+    profiles: dict[str, OpProfile] = {}
     skipped: dict[str, str] = {}
 
     def measurement(

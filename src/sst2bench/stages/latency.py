@@ -79,6 +79,22 @@ def machine_limit(cfg: RunConfig, settings, specs, texts: list[str], result: Lat
     return limit, fractions
 
 
+def op_profiles(cfg: RunConfig, specs, texts: list[str], progress: bool = True) -> dict:
+    """Each local system's forward time by kind of op (``sst2bench.profile``): batch 1, one thread,
+    dynamic padding, the sample's batch-1 sentences. A backend without a profiler is left out."""
+    from tqdm.auto import tqdm
+
+    from ..profile import profile_system
+    from ..results.latency import OpProfile
+    from ..systems import InferenceConfig, backend
+
+    inference = InferenceConfig(batch_size=1, threads=1, max_length=cfg.inference.max_length)
+    profiles = {}
+    for spec in tqdm([s for s in specs if hasattr(backend(s.backend), "op_times")], desc="profile", unit="system", disable=not progress):
+        profiles[spec.name] = OpProfile(**profile_system(spec.load(inference), texts))
+    return profiles
+
+
 def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) -> LatencyResult:
     """Measurements resume where an interrupted sweep stopped; they are keyed by the models'
     content, the settings, the protocol's code and this CPU, so a changed model is measured anew."""
@@ -96,7 +112,7 @@ def stage_latency(cfg: RunConfig, quick: bool = False, progress: bool = True) ->
     lengths = token_lengths(texts, cfg.models_dir / "fp32-onnx", settings.max_length)  # the batches' sort key
     specs, skips = all_specs(cfg, timed=True)
     # Rows are keyed by round, so more rounds add to the same sweep; what only summarises them is left out.
-    summary_only = ("baselines", "percentile_confidence", "percentile_tail_calls", "rounds")
+    summary_only = ("baselines", "percentile_confidence", "percentile_tail_calls", "rounds", "profile")
     measured = {k: v for k, v in asdict(settings).items() if not k.startswith("peak") and k not in summary_only}
     key = CacheKey.make(
         "latency",
@@ -143,4 +159,6 @@ def latency_result(
     result.speedup_vs_fp32_torch = median_ratios(result, FP32_TORCH)
     if settings.peak and not quick:
         result.peak, result.peak_fractions = machine_limit(cfg, settings, specs, texts[: settings.samples], result)  # batch 1's sentences
+    if settings.profile and not quick:
+        result.profiles = op_profiles(cfg, specs, texts[: settings.samples], progress)
     return result

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..profile import onnx_category
 from ..results.core import FP32_ORT, FP32_ORT_FUSED
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
@@ -44,14 +45,43 @@ class OrtSystem(TokenizingSystem):
         options.intra_op_num_threads = config.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        model = model_bytes if model_bytes is not None else str(onnx_files[0])
-        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.model_source = model_bytes if model_bytes is not None else str(onnx_files[0])
+        self.session = ort.InferenceSession(self.model_source, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def logits(self, texts):
         batch = self.encode(texts, "np")
         feed = {name: batch[name].astype("int64") for name in self.input_names}
         return self.session.run(None, feed)[0]
+
+    op_category = staticmethod(onnx_category)
+
+    def op_times(self, texts) -> tuple[dict[tuple[str, str], float], str]:
+        """ms per call by (op type, node) from ONNX Runtime's profiler: a second session of the same
+        graph and settings with profiling on, one text per call (its first run is left out)."""
+        import tempfile
+
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.config.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        with tempfile.TemporaryDirectory() as scratch:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(scratch) / "profile")
+            session = ort.InferenceSession(self.model_source, options, providers=["CPUExecutionProvider"])
+            feeds = [{n: v.astype("int64") for n, v in self.encode([t], "np").items() if n in self.input_names} for t in texts]
+            for feed in [feeds[0], *feeds]:
+                session.run(None, feed)
+            events = json.loads(Path(session.end_profiling()).read_text())
+        first = [e for e in events if e.get("name") == "model_run"][-len(feeds)]["ts"]
+        times: dict[tuple[str, str], float] = {}
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= first:
+                key = (event["args"]["op_name"], event["name"].removesuffix("_kernel_time"))
+                times[key] = times.get(key, 0.0) + event["dur"] / 1000 / len(feeds)
+        return times, f"ONNX Runtime {ort.__version__} profiler (kernel times)"
 
     # A folder with a .onnx file is an ONNX model even when it holds config.json too.
     priority = 10

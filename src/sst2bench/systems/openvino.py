@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..errors import UserError
+from ..profile import openvino_category
 from ..results.core import FP32_OPENVINO
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
@@ -65,6 +66,7 @@ class OpenVinoSystem(TokenizingSystem):
         labels = json.loads((model_dir / "config.json").read_text())["id2label"]
         super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
         core = ov.Core()
+        self.model_path = path
         self.compiled_model = core.compile_model(core.read_model(str(path)), "CPU", compile_properties(config.threads))
         self.input_names = [port.get_any_name() for port in self.compiled_model.inputs]
         self.request = self.compiled_model.create_infer_request()
@@ -79,6 +81,31 @@ class OpenVinoSystem(TokenizingSystem):
         batch = self.encode(texts, "np")
         feed = {name: batch[name].astype("int64") for name in self.input_names}
         return self.request.infer(feed)[self.compiled_model.output(0)].copy()
+
+    op_category = staticmethod(openvino_category)
+
+    def op_times(self, texts) -> tuple[dict[tuple[str, str], float], str]:
+        """ms per call by (node type, node [kernel]) from OpenVINO's performance counters: the model
+        compiled again with the same properties and profiling on, one text per call, every shape
+        compiled by an untimed first pass."""
+        import openvino as ov
+        import openvino.properties as props
+
+        core = ov.Core()
+        properties = {**compile_properties(self.config.threads), props.enable_profiling: True}
+        compiled = core.compile_model(core.read_model(str(self.model_path)), "CPU", properties)
+        request = compiled.create_infer_request()
+        feeds = [{n: self.encode([t], "np")[n].astype("int64") for n in self.input_names} for t in texts]
+        for feed in feeds:
+            request.infer(feed)
+        times: dict[tuple[str, str], float] = {}
+        for feed in feeds:
+            request.infer(feed)
+            for info in request.get_profiling_info():
+                if info.status == ov.ProfilingInfo.Status.EXECUTED:
+                    key = (info.node_type, f"{info.node_name} [{info.exec_type}]")
+                    times[key] = times.get(key, 0.0) + info.real_time.total_seconds() * 1e3 / len(feeds)
+        return times, f"OpenVINO {ov.get_version()} performance counters"
 
     # After ONNX Runtime (a folder with an .onnx file) and before PyTorch (any transformers folder).
     priority = 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..profile import torch_category
 from ..results.core import FP32_TORCH
 from .base import InferenceConfig, SystemSpec, TokenizingSystem, register_backend
 
@@ -36,6 +37,19 @@ class TorchSystem(TokenizingSystem):
         batch = self.encode(texts, "pt")
         with torch.inference_mode():
             return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.numpy()
+
+    op_category = staticmethod(torch_category)
+
+    def op_times(self, texts) -> tuple[dict[tuple[str, str], float], str]:
+        """ms per call by op from torch.profiler's self CPU times (nested ops not counted twice), one text per call."""
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for text in texts:
+                self.logits([text])
+        times = {(e.key, e.key): e.self_cpu_time_total / 1000 / len(texts) for e in prof.key_averages() if e.self_cpu_time_total > 0}
+        return times, f"torch {torch.__version__} profiler (self CPU time)"
 
     # A transformers folder without an ONNX graph.
     priority = 0
