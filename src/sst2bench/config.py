@@ -272,16 +272,9 @@ class RunConfig:
 
     def studies_off(self) -> list[str]:
         """The long studies this run's params ask for that ``studies: false`` skips (empty when on)."""
-        if self.studies:
-            return []
-        asked = [
-            (bool(self.quantize.calibration_seeds), "the calibration seeds (quantize.calibration_seeds)"),
-            (
-                self.data.tuning.also_on_reported or self.data.tuning.source == "validation",
-                "the @val copies and cross-fit folds (data.tuning.also_on_reported)",
-            ),
-        ]
-        return [name for on, name in asked if on]
+        from .studies import studies_skipped
+
+        return studies_skipped(self.to_dict())
 
     def latency_settings(self, quick: bool = False) -> LatencyConfig:
         """The run's latency settings, with the quick overrides applied when asked."""

@@ -885,10 +885,10 @@ def figure_size(res: RunResults):
 def studies_note(res: RunResults) -> str | None:
     """The long studies the run's quantize stage skipped (params ``studies: false``), named in one
     line; None when every study its params ask for ran (or the stage did not run)."""
-    from .config import run_config_from_dict
+    from .studies import studies_skipped
 
     params = res.quantize.provenance.get("params") if res.quantize.done else None
-    off = run_config_from_dict(params).studies_off() if params else []
+    off = studies_skipped(params) if params else []
     if not off:
         return None
     run = params.get("run", "<run>")
