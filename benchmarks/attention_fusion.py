@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from sst2bench.export import bert_form_attention
+from sst2bench.fusion import bert_form_attention
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -94,7 +94,7 @@ def main() -> None:
         **({"samples": args.samples} if args.samples else {}),
     )
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
-    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
+    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.sample_size, settings.seed)
     lengths = token_lengths(texts, args.folders[0], settings.max_length)
     # Named as given (a run's model folders are links into the artifact cache, named by digest).
     specs = [SystemSpec(f.name, "onnxruntime", str(f.resolve()), "fp32" if "fp32" in f.name else "int8") for f in args.folders]

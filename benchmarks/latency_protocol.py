@@ -47,7 +47,7 @@ def main() -> None:
     switches = {**({"peak": False} if args.no_peak else {}), **({"warmup_pass": False} if args.no_warmup_pass else {})}
     settings = dataclasses.replace(cfg.latency, **overrides, **switches)
     data, _ = load_data(cfg, splits=(cfg.data.eval_split,))
-    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.samples, settings.seed)
+    texts = sample_texts(list(eval_split(cfg, data)["sentence"]), settings.sample_size, settings.seed)
     specs, skipped = all_specs(cfg)
     if args.systems:
         specs = [s for s in specs if s.name in args.systems]

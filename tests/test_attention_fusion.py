@@ -68,9 +68,9 @@ def test_without_fuse_attention_the_optimizer_leaves_attention_alone(signal_mode
 
 
 def test_a_rewrite_that_matches_nothing_is_an_error_not_a_silently_unfused_graph(signal_model, tmp_path, monkeypatch):
-    import sst2bench.export
+    import sst2bench.fusion
 
-    monkeypatch.setattr(sst2bench.export, "bert_form_attention", lambda model: 0)
+    monkeypatch.setattr(sst2bench.fusion, "bert_form_attention", lambda model: 0)
     with pytest.raises(UserError, match=r"fused 0 Attention nodes for 2 layers"):
         prepare_source(preset("ort-dynamic-attn"), signal_model.onnx_dir, tmp_path)
 

@@ -59,3 +59,16 @@ def test_studies_off_names_only_the_studies_the_params_ask_for():
     assert run_config_from_dict({"run": "x", "studies": False}).studies_off() == []  # nothing asked, nothing skipped
     with pytest.raises(UserError, match="studies must be true or false"):
         run_config_from_dict({"run": "x", "studies": "no"})
+
+
+def test_every_params_section_is_in_the_key_of_a_stage_that_reads_it():
+    """A params key no stage's cache key holds would change nothing on the next make report (as
+    `studies` did, until the quantize stage listed it)."""
+    import dataclasses
+
+    from sst2bench.config import RunConfig
+    from sst2bench.pipeline import STAGES
+
+    keyed = {section for stage in STAGES for section in stage.params_sections}
+    assert {f.name for f in dataclasses.fields(RunConfig)} - keyed == {"run", "description"}
+    assert "studies" in next(s for s in STAGES if s.name == "quantize").params_sections

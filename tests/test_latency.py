@@ -262,6 +262,12 @@ def test_the_batching_switch_changes_the_batches_workers_are_given(tmp_path):
         sweep(SPECS, LatencyConfig(batch_sizes=[1, 4], samples=12), texts, tmp_path / "x.jsonl", progress=False, start_worker=FakeWorker)
 
 
+def test_a_longer_draw_starts_with_the_shorter_one():
+    sentences = [f"s{i}" for i in range(872)]  # random.sample changes method between 64 and 256 draws of 872
+    assert sample_texts(sentences, 256, seed=0)[:64] == sample_texts(sentences, 64, seed=0)
+    assert sample_texts(sentences, 64, seed=0) != sample_texts(sentences, 64, seed=1)
+
+
 def test_batched_samples_give_larger_batches_a_longer_draw_whose_start_is_batch_ones(tmp_path):
     """batch 1 times the first ``samples`` sentences; batch 4 buckets all ``batched_samples`` of them."""
     texts, lengths = [f"t{i}" for i in range(24)], [5, 9, 2, 7] * 6
@@ -281,6 +287,8 @@ def test_batched_samples_give_larger_batches_a_longer_draw_whose_start_is_batch_
     assert (plain.sample_size, settings.sample_size) == (8, 24)
     with pytest.raises(UserError, match="batched_samples must be 0"):
         LatencyConfig(samples=64, batched_samples=32)
+    with pytest.raises(ValueError, match="8 texts for settings that time 24"):
+        sweep(SPECS[:1], settings, texts[:8], tmp_path / "r.jsonl", progress=False, start_worker=FakeWorker, lengths=lengths[:8])
 
 
 def test_a_sweep_can_time_both_batchings_side_by_side(tmp_path):

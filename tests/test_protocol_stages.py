@@ -132,7 +132,8 @@ def test_tuning_split_seeds_and_crossfitting_through_the_stages_and_the_final_sp
     from sst2bench.report import studies_note
 
     assert studies_note(RunResults.load(cfg.runs_dir)) is None
-    # The one switch: the same params with studies off make no copies, folds or study, and the report names each.
+    # The one switch: the same params with studies off make no seed copies and no @val copies or folds (the
+    # calibration study is its own param and still runs), and the report names each study skipped.
     off = protocol_run(signal_model.torch_dir, also_on_reported=True, seeds=[42, 7], study=study, studies=False)
     quantized_off = stage_quantize(off, progress=False)
     assert quantized_off.crossfit == {} and quantized_off.seed_variants == {} and len(quantized_off.calibration_study) == 4

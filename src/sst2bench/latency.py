@@ -116,10 +116,14 @@ class LatencyConfig:
 
 
 def sample_texts(sentences: list[str], samples: int, seed: int) -> list[str]:
-    """A fixed, seeded sample of real sentences: every system sees the same inputs."""
+    """A fixed, seeded sample of real sentences: every system sees the same inputs. A longer draw
+    starts with a shorter one (one seeded order, cut), so batch 1's sentences do not depend on
+    ``batched_samples``."""
     if samples > len(sentences):
         raise UserError(f"latency.samples={samples} is more than the {len(sentences)} sentences available")
-    return random.Random(seed).sample(list(sentences), samples)
+    order = list(range(len(sentences)))
+    random.Random(seed).shuffle(order)
+    return [sentences[i] for i in order[:samples]]
 
 
 def token_lengths(texts: list[str], tokenizer_dir, max_length: int) -> list[int]:
@@ -459,6 +463,8 @@ def sweep(
         lengths = [0] * len(texts)
     if len(lengths) != len(texts):
         raise ValueError(f"{len(lengths)} token lengths for {len(texts)} texts")
+    if len(texts) < settings.sample_size:
+        raise ValueError(f"{len(texts)} texts for settings that time {settings.sample_size} (latency.samples / batched_samples)")
     plans = {
         (rule, b): batch_plan(lengths[: settings.sentences_at(b)], b, rule, settings.seed)
         for b in settings.batch_sizes

@@ -37,7 +37,7 @@ class Stage:
 
 STAGES = (
     Stage("model", "10-model", ("model", "data", "inference"), ()),
-    Stage("quantize", "20-quantize", ("quantize", "data", "inference"), ("model",)),
+    Stage("quantize", "20-quantize", ("quantize", "data", "inference", "studies"), ("model",)),
     Stage("accuracy", "30-accuracy", ("inference", "reference", "data", "evaluation_sets"), ("model", "quantize")),
     Stage("latency", "40-latency", ("latency", "quick", "reference", "data"), ("model", "quantize")),
     Stage(

@@ -98,11 +98,8 @@ def top_ops(op_times: dict[tuple[str, str], float], n: int = 6) -> dict[str, flo
 
 
 def profile_system(system, texts: list[str]) -> dict:
-    """``OpProfile`` fields of a loaded system: one untimed pass over ``texts`` (every shape), then one
-    profiled pass, one text per call. The backend class says how to read its runtime's profiler
-    (``op_times``) and how to sort its ops (``op_category``)."""
-    for text in texts:
-        system.predict([text])
+    """``OpProfile`` fields of a loaded system: its backend's ``op_times`` (an untimed pass over
+    ``texts``, every shape, then one profiled pass, one text per call) sorted by its ``op_category``."""
     times, source = system.op_times(texts)
     by_category = categorize(times, type(system).op_category)
     return {

@@ -797,7 +797,8 @@ def op_profile_table(res: RunResults):
     notes = [
         f"Batch 1, 1 thread, {next(iter(profiles.values())).calls} sample sentences one per call, after an untimed pass over them. "
         f"Sources: {'; '.join(sources)}. Profiled time is the kernels' own (what the profiler attributes to ops), "
-        "so it is below the timed forward pass; GEMMs between two activations inside attention count as attention."
+        "so it is below the timed forward pass; GEMMs between two activations inside attention count as attention, "
+        "and a fused (Q)Attention node counts whole as attention, its Q/K/V projections included."
     ]
     return pd.DataFrame(rows), notes
 

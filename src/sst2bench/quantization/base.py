@@ -173,7 +173,7 @@ class MethodConfig:
     # Fuse with ONNX Runtime's transformer optimizer (SkipLayerNorm, BiasGelu) first.
     optimize_graph: bool = True
     # ... and fuse attention (Attention, EmbedLayerNormalization) too: DistilBERT's export is
-    # rewritten into BERT's attention form, the one the optimizer matches (export.bert_form_attention).
+    # rewritten into BERT's attention form, the one the optimizer matches (fusion.bert_form_attention).
     fuse_attention: bool = False
     # Nodes forced to stay fp32 (a manual fallback): node names or fnmatch patterns
     # (``/distilbert/transformer/layer.0/ffn/*/MatMul``), each of which must match a node of the

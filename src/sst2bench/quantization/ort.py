@@ -39,7 +39,7 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
     With ``recipe.config.optimize_graph``, ONNX Runtime's transformer optimizer fuses
     SkipLayerNorm and BiasGelu first (Intel's ONNX int8 was made from such a graph); with
     ``fuse_attention`` also Attention and EmbedLayerNorm, on the export rewritten by
-    ``export.bert_form_attention``, so dynamic int8 gets QAttention. Shape inference then gives
+    ``fusion.bert_form_attention``, so dynamic int8 gets QAttention. Shape inference then gives
     the quantizer every tensor's type (it refuses MatMul outputs without one).
     """
     from onnxruntime.transformers.fusion_options import FusionOptions
@@ -64,11 +64,12 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
             opt_level=1,
             optimization_options=options,
         )
-        attention, layers = fused.get_fused_operator_statistics().get("Attention", 0), config.get("n_layers")
-        if recipe.config.fuse_attention and config.get("model_type") == "distilbert" and attention != layers:
+        attention = fused.get_fused_operator_statistics().get("Attention", 0)
+        layers = config.get("n_layers", config.get("num_hidden_layers"))
+        if recipe.config.fuse_attention and attention != layers:
             raise UserError(
                 f"recipe {recipe.name!r}: ONNX Runtime's optimizer fused {attention} Attention nodes for {layers} layers "
-                "(export.bert_form_attention no longer matches this export's attention)"
+                "(fusion.bert_form_attention does not match this export's attention): the recipe would not be what it says"
             )
         source = work_dir / "fused.onnx"
         fused.save_model_to_file(str(source))
@@ -82,10 +83,10 @@ def prepare_source(recipe: Recipe, fp32_dir: Path, work_dir: Path) -> Path:
 
 
 def bert_form(source: Path, out: Path) -> Path:
-    """``source`` with DistilBERT's attention in BERT's form (``export.bert_form_attention``), saved to ``out``."""
+    """``source`` with DistilBERT's attention in BERT's form (``fusion.bert_form_attention``), saved to ``out``."""
     import onnx
 
-    from ..export import bert_form_attention
+    from ..fusion import bert_form_attention
 
     model = onnx.load(str(source))
     bert_form_attention(model)

@@ -44,7 +44,8 @@ def ort_dynamic_pc() -> Recipe:
 @_preset
 def ort_dynamic_attn() -> Recipe:
     """ort-dynamic-pc on the graph with attention fused: QAttention and a quantized
-    EmbedLayerNormalization replace the fp32 attention ops (reshapes, transposes, softmax, mask) around the int8 GEMMs."""
+    EmbedLayerNormalization replace the fp32 attention ops (reshapes, transposes, softmax, mask) around the int8 GEMMs.
+    ONNX Runtime quantizes QAttention's Q/K/V weights 7-bit per channel whatever the recipe says (AttentionQuant)."""
     return Recipe.build(
         "ort-dynamic-attn", "ort-dynamic", operators=("MatMul", "Attention", "EmbedLayerNormalization"), fuse_attention=True
     )

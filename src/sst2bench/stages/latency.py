@@ -88,7 +88,7 @@ def op_profiles(cfg: RunConfig, specs, texts: list[str], progress: bool = True) 
     from ..results.latency import OpProfile
     from ..systems import InferenceConfig, backend
 
-    inference = InferenceConfig(batch_size=1, threads=1, max_length=cfg.inference.max_length)
+    inference = InferenceConfig(batch_size=1, threads=1, max_length=cfg.latency.max_length)
     profiles = {}
     for spec in tqdm([s for s in specs if hasattr(backend(s.backend), "op_times")], desc="profile", unit="system", disable=not progress):
         profiles[spec.name] = OpProfile(**profile_system(spec.load(inference), texts))
