@@ -52,11 +52,16 @@ def test_a_run_that_extends_another_changes_only_what_it_names(tmp_path):
 
 
 def test_studies_off_names_only_the_studies_the_params_ask_for():
+    from sst2bench.studies import studies_skipped
+
+    def studies_off(values):
+        return studies_skipped(run_config_from_dict(values).to_dict())
+
     asked = {"quantize": {"calibration_seeds": [42, 1]}, "data": {"tuning": {"also_on_reported": True}}}
-    assert run_config_from_dict({"run": "x", **asked}).studies_off() == []  # on: nothing is skipped
-    off = run_config_from_dict({"run": "x", "studies": False, **asked}).studies_off()
+    assert studies_off({"run": "x", **asked}) == []  # on: nothing is skipped
+    off = studies_off({"run": "x", "studies": False, **asked})
     assert len(off) == 2 and "calibration_seeds" in off[0] and "also_on_reported" in off[1]
-    assert run_config_from_dict({"run": "x", "studies": False}).studies_off() == []  # nothing asked, nothing skipped
+    assert studies_off({"run": "x", "studies": False}) == []  # nothing asked, nothing skipped
     with pytest.raises(UserError, match="studies must be true or false"):
         run_config_from_dict({"run": "x", "studies": "no"})
 

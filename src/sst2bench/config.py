@@ -270,12 +270,6 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def studies_off(self) -> list[str]:
-        """The long studies this run's params ask for that ``studies: false`` skips (empty when on)."""
-        from .studies import studies_skipped
-
-        return studies_skipped(self.to_dict())
-
     def latency_settings(self, quick: bool = False) -> LatencyConfig:
         """The run's latency settings, with the quick overrides applied when asked."""
         return dataclasses.replace(self.latency, **self.quick.latency) if quick else self.latency

@@ -158,11 +158,11 @@ def time_gemms(precision: str, rows: int, gemms: list[tuple[int, int]], threads:
     """Best and median of ``repeats`` calls of the GEMM graph in ONNX Runtime, and its throughput."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(gemm_graph(precision, rows, gemms).SerializeToString(), options, providers=["CPUExecutionProvider"])
+    from .systems.onnxruntime import session_options
+
+    session = ort.InferenceSession(
+        gemm_graph(precision, rows, gemms).SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
+    )
     rng = np.random.default_rng(1)
     feed = {}
     for graph_input in session.get_inputs():

@@ -119,6 +119,11 @@ class TokenizingSystem:
         padding = "longest" if self.config.padding == "dynamic" else "max_length"
         return self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length, padding=padding, return_tensors=framework)
 
+    def int64_feed(self, texts: Sequence[str]) -> dict:
+        """The graph inputs (``self.input_names``) of ``texts`` as int64 arrays: what ONNX graphs take."""
+        batch = self.encode(texts, "np")
+        return {name: batch[name].astype("int64") for name in self.input_names}
+
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         out: dict[int, Prediction] = {}
         for batch in self.batches(texts):

@@ -20,6 +20,18 @@ def graph_rows_independent(model) -> bool:
     return not {node.op_type for node in model.graph.node} & BATCH_DEPENDENT_OPS
 
 
+def session_options(threads: int):
+    """ONNX Runtime session options of every measured session here: ``threads`` intra-op threads,
+    one inter-op thread, sequential execution."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
 @register_backend("onnxruntime")
 class OrtSystem(TokenizingSystem):
     """An ONNX graph in ONNX Runtime on the CPU, with its threads pinned."""
@@ -41,18 +53,13 @@ class OrtSystem(TokenizingSystem):
             raise UserError(f"{model_dir}: expected exactly one .onnx file, found {[f.name for f in onnx_files]}")
         labels = json.loads((model_dir / "config.json").read_text())["id2label"]
         super().__init__(name, AutoTokenizer.from_pretrained(model_dir), labels, config, str(model_dir))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = config.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options = session_options(config.threads)
         self.model_source = model_bytes if model_bytes is not None else str(onnx_files[0])
         self.session = ort.InferenceSession(self.model_source, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def logits(self, texts):
-        batch = self.encode(texts, "np")
-        feed = {name: batch[name].astype("int64") for name in self.input_names}
-        return self.session.run(None, feed)[0]
+        return self.session.run(None, self.int64_feed(texts))[0]
 
     op_category = staticmethod(onnx_category)
 
@@ -63,15 +70,12 @@ class OrtSystem(TokenizingSystem):
 
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.config.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options = session_options(self.config.threads)
         with tempfile.TemporaryDirectory() as scratch:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(scratch) / "profile")
             session = ort.InferenceSession(self.model_source, options, providers=["CPUExecutionProvider"])
-            feeds = [{n: v.astype("int64") for n, v in self.encode([t], "np").items() if n in self.input_names} for t in texts]
+            feeds = [self.int64_feed([t]) for t in texts]
             for feed in [*feeds, *feeds]:  # the first pass only warms every shape; its runs are left out below
                 session.run(None, feed)
             events = json.loads(Path(session.end_profiling()).read_text())

@@ -78,9 +78,7 @@ class OpenVinoSystem(TokenizingSystem):
         return {name: value.to_string() if hasattr(value, "to_string") else str(value) for name, value in values.items()}
 
     def logits(self, texts):
-        batch = self.encode(texts, "np")
-        feed = {name: batch[name].astype("int64") for name in self.input_names}
-        return self.request.infer(feed)[self.compiled_model.output(0)].copy()
+        return self.request.infer(self.int64_feed(texts))[self.compiled_model.output(0)].copy()
 
     op_category = staticmethod(openvino_category)
 
@@ -95,7 +93,7 @@ class OpenVinoSystem(TokenizingSystem):
         properties = {**compile_properties(self.config.threads), props.enable_profiling: True}
         compiled = core.compile_model(core.read_model(str(self.model_path)), "CPU", properties)
         request = compiled.create_infer_request()
-        feeds = [{n: self.encode([t], "np")[n].astype("int64") for n in self.input_names} for t in texts]
+        feeds = [self.int64_feed([t]) for t in texts]
         for feed in feeds:
             request.infer(feed)
         times: dict[tuple[str, str], float] = {}
